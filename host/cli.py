@@ -17,8 +17,9 @@ from sustainml.errors import SustainmlError
 COMMANDS: List[str] = ["train"]
 
 
-def build_parser(prog: str = "sustainml", commands: Sequence[str] = COMMANDS, package: str = "sustainml.host.commands") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].strip("`: "))
+def build_parser(prog: str = "sustainml", commands: Sequence[str] = COMMANDS, package: str = "sustainml.host.commands",
+                 description: Optional[str] = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0].strip("`: "))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in commands:
@@ -26,8 +27,9 @@ def build_parser(prog: str = "sustainml", commands: Sequence[str] = COMMANDS, pa
     return parser
 
 
-def run(argv: Optional[Sequence[str]], prog: str, commands: Sequence[str], package: str = "sustainml.host.commands") -> int:
-    parser = build_parser(prog, commands, package)
+def run(argv: Optional[Sequence[str]], prog: str, commands: Sequence[str], package: str = "sustainml.host.commands",
+        description: Optional[str] = None) -> int:
+    parser = build_parser(prog, commands, package, description)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

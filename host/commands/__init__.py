@@ -1,0 +1,1 @@
+"""One module per ``sustainml`` sub-command (see :mod:`sustainml.host.cli`)."""

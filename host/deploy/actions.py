@@ -1,0 +1,45 @@
+"""Per-board actions on an open :class:`Remote` (push has its own module): infer, pull, rollback."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+
+from .remote import Remote
+
+
+def infer(remote: Remote, input_npy: Path, out_npy: Path) -> Dict[str, Any]:
+    """Run the active overlay on ``input_npy``; the outputs land in ``out_npy`` (and stay in results/)."""
+    stage = remote.layout.stage(f"infer-{secrets.token_hex(4)}")
+    remote.sh(["mkdir", "-p", "--", stage], "creating the staging directory")
+    try:
+        remote.put(input_npy, stage / "input.npy")
+        res = remote.agent("infer", stage / "input.npy", doing="running inference")
+    finally:
+        remote.sh(["rm", "-rf", "--", stage], "removing the staging directory", check=False)
+    out_npy.parent.mkdir(parents=True, exist_ok=True)
+    remote.get(res["output"], out_npy)
+    return {**res, "local": str(out_npy), "outputs": np.load(out_npy)}
+
+
+def pull(remote: Remote, dest: Path) -> Dict[str, Any]:
+    """Fetch the board's results/ files that ``dest/<board>/`` does not hold yet (same size)."""
+    into = dest / remote.board.name
+    into.mkdir(parents=True, exist_ok=True)
+    got: List[str] = []
+    entries = remote.info()["results"]
+    for e in entries:
+        local = into / e["name"]
+        if not (local.is_file() and local.stat().st_size == e["size"]):
+            remote.get(remote.layout.results / e["name"], local)
+            got.append(e["name"])
+    return {"dest": str(into), "fetched": got, "on_board": len(entries)}
+
+
+def rollback(remote: Remote) -> Dict[str, Any]:
+    """Make the previous release active again, then smoke-test it."""
+    res = remote.agent("rollback", doing="rolling back")
+    smoke = remote.agent("smoke", remote.layout.current / "bundle", doing="smoke-testing the restored overlay")
+    return {**res, "smoke": smoke}

@@ -1,0 +1,1 @@
+"""``sustainml-deploy`` sub-commands: one module each, with ``register(subparsers)``."""

@@ -1,0 +1,45 @@
+"""``sustainml-deploy infer --board NAME INPUT.npy``: run the board's active overlay on a batch."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Dict, Sequence
+
+import numpy as np
+
+from ..fleet import Outcome, for_each, session
+from ..inventory import BoardEntry
+from ..options import add_common, inventory, report, selected
+from .. import actions
+
+COLUMNS = ("overlay", "samples", "classes", "outputs", "saved to")
+SHOWN = 8
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("infer", help="run the active overlay on INPUT.npy (floats are quantized, integers used as-is)")
+    p.add_argument("input", type=Path, help=".npy batch (N, L, C) or one sample (L, C)")
+    add_common(p, boards="one")
+    p.add_argument("--out", type=Path, metavar="NPY", help="where the outputs go (default: INPUT.BOARD.out.npy)")
+    p.set_defaults(func=run)
+
+
+def row(o: Outcome) -> Sequence[object]:
+    v = o.value
+    y = v["outputs"]
+    more = f" ... ({len(y)} total)" if len(y) > SHOWN else ""
+    return [v["overlay"], len(y), " ".join(map(str, v["classes"][:SHOWN])) + more,
+            np.array2string(y[:SHOWN], max_line_width=80) + more, v["local"]]
+
+
+def run(args: argparse.Namespace) -> int:
+    inv = inventory(args)
+    if not args.input.is_file():
+        raise FileNotFoundError(f"{args.input}: input batch not found")
+    out = args.out or args.input.with_name(f"{args.input.stem}.{args.board}.out.npy")
+
+    def one(board: BoardEntry) -> Dict[str, Any]:
+        with session(board, inv.known_hosts, args.accept_new_host_key) as remote:
+            return actions.infer(remote, args.input, out)
+
+    return report(args, f"infer {args.input}", COLUMNS, for_each(selected(args, inv), one), row)

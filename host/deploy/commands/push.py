@@ -1,0 +1,51 @@
+"""``sustainml-deploy push BUNDLE --board NAME [--board NAME ...] | --all``: deploy an overlay bundle."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from sustainml.host.progress import make_progress
+
+from ..fleet import Outcome
+from ..inventory import BoardEntry
+from ..options import add_common, inventory, report, selected
+from ..push import push
+from ..runtime_wheel import build_runtime_wheel, wheel_id, RuntimeWheel
+
+COLUMNS = ("result", "overlay", "release", "smoke test", "runtime", "seconds")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("push", help="upload, verify, smoke-test and activate an overlay bundle on boards")
+    p.add_argument("bundle", type=Path, help="overlay bundle directory (overlays/NAME)")
+    add_common(p)
+    p.add_argument("--runtime-wheel", type=Path, metavar="WHL",
+                   help="board runtime wheel to install (default: built from this project's source)")
+    p.set_defaults(func=run)
+
+
+def row(o: Outcome) -> Sequence[object]:
+    v = o.value
+    smoke = v["smoke"]
+    return ["ok", v["release"]["name"], v["release"]["release"],
+            f"pass: {smoke['outputs']} outputs bit-exact ({smoke['samples']} samples)",
+            v["runtime"] + (" (installed)" if v["installed_runtime"] else ""), f"{o.seconds:.1f}"]
+
+
+def run(args: argparse.Namespace) -> int:
+    inv = inventory(args)
+    boards = selected(args, inv)
+    wheel = RuntimeWheel(args.runtime_wheel, wheel_id(args.runtime_wheel)) if args.runtime_wheel \
+        else build_runtime_wheel()
+    if args.json:
+        outcomes = push(args.bundle, boards, wheel, inv.known_hosts, args.accept_new_host_key)
+    else:
+        with make_progress() as prog:
+            tasks = {b.name: prog.add_task(b.name, total=None, info="waiting") for b in boards}
+
+            def step(board: BoardEntry, what: str) -> None:
+                prog.update(tasks[board.name], info=what)
+
+            outcomes = push(args.bundle, boards, wheel, inv.known_hosts, args.accept_new_host_key, step)
+    return report(args, f"push {args.bundle}", COLUMNS, outcomes, row)

@@ -1,0 +1,136 @@
+"""C++ text for DNNU stages: configuration structs, weight arrays, module calls.
+
+One stage = one instance of a library module (hls/include/sustainml/layers/*.h) configured by a
+struct whose members are the :class:`~sustainml.nas.quantized.Stage` fields. Shared by the
+whole-DNNU emitter (:mod:`.emit`) and the single-module test bench (:mod:`.harness`), so both
+compile exactly the same configuration and weights.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional, Tuple
+
+import numpy as np
+
+from sustainml.nas.costmodel import CostModelError, check_unrolling
+from sustainml.nas.quantized import STAGE_KINDS, Stage
+from sustainml.nas.topology import LEGAL_BITS
+
+from .errors import HlsGenError
+
+#: Library function of each stage kind (all in namespace sml).
+FUNCTION = {"conv1d": "conv1d", "dwconv1d": "dwconv1d", "pwconv1d": "pwconv1d", "dense": "dense",
+            "maxpool1d": "maxpool1d", "avgpool1d": "avgpool1d", "gap1d": "gap1d"}
+MAX_ACC_BITS = 64
+
+
+def weight_shape(stage: Stage) -> Tuple[int, ...]:
+    """Weight array shape of a compute stage (the layouts of nas/quantized.py)."""
+    return {"conv1d": (stage.kernel, stage.in_ch, stage.out_ch),
+            "dwconv1d": (stage.kernel, stage.in_ch),
+            "pwconv1d": (stage.in_ch, stage.out_ch),
+            "dense": (stage.in_len * stage.in_ch, stage.out_ch)}[stage.kind]
+
+
+def check_stage(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray], where: str) -> None:
+    """Raise HlsGenError unless the library can implement ``stage`` bit-exactly."""
+    if stage.kind not in STAGE_KINDS:
+        raise HlsGenError(f"{where}: unknown stage kind {stage.kind!r} (known: {', '.join(STAGE_KINDS)})")
+    for name in ("in_bits", "out_bits") + (("w_bits",) if stage.is_compute else ()):
+        if getattr(stage, name) not in LEGAL_BITS:
+            raise HlsGenError(f"{where} ({stage.kind}): {name}={getattr(stage, name)} is not a legal width (2..8 or 16)")
+    try:
+        check_unrolling(stage, where)
+    except CostModelError as exc:
+        raise HlsGenError(str(exc)) from None
+    if not stage.is_compute:
+        if stage.out_bits != stage.in_bits or stage.out_signed != stage.in_signed:
+            raise HlsGenError(f"{where} ({stage.kind}): pooling keeps its input width (in {stage.in_bits} bits, out {stage.out_bits})")
+        return
+    if not 2 <= stage.acc_bits <= MAX_ACC_BITS:
+        raise HlsGenError(f"{where} ({stage.kind}): acc_bits={stage.acc_bits} is outside 2..{MAX_ACC_BITS}")
+    if not -MAX_ACC_BITS < stage.shift <= MAX_ACC_BITS or stage.acc_bits - min(stage.shift, 0) > MAX_ACC_BITS:
+        raise HlsGenError(f"{where} ({stage.kind}): shift={stage.shift} is out of range for acc_bits={stage.acc_bits}")
+    shape = weight_shape(stage)
+    if w is None or tuple(np.shape(w)) != shape:
+        raise HlsGenError(f"{where} ({stage.kind}): weights have shape {None if w is None else tuple(np.shape(w))}, expected {shape}")
+    lo, hi = -(1 << (stage.w_bits - 1)), (1 << (stage.w_bits - 1)) - 1
+    w = np.asarray(w)
+    if w.size and (w.min() < lo or w.max() > hi):
+        bad = int(w.min()) if w.min() < lo else int(w.max())
+        raise HlsGenError(f"{where} ({stage.kind}): weight {bad} does not fit w_bits={stage.w_bits} ({lo}..{hi})")
+    if b is not None and tuple(np.shape(b)) != (stage.out_ch,):
+        raise HlsGenError(f"{where} ({stage.kind}): biases have shape {tuple(np.shape(b))}, expected ({stage.out_ch},)")
+
+
+def wrap_int(v: int, bits: int) -> int:
+    """Two's-complement wrap of a Python int (what an ap_int<bits> holds)."""
+    m = 1 << bits
+    return ((v + (m >> 1)) % m) - (m >> 1)
+
+
+def config_struct(name: str, stage: Stage, comment: str) -> str:
+    """``struct NAME { static const ... }`` with every template parameter of the stage."""
+    b = lambda v: "true" if v else "false"  # noqa: E731
+    avg = stage.avg_mult if stage.kind in ("avgpool1d", "gap1d") else 0
+    return (
+        f"// {comment}\n"
+        f"struct {name} {{\n"
+        f"    static const int IN_LEN = {stage.in_len}, IN_CH = {stage.in_ch}, IN_BITS = {stage.in_bits};\n"
+        f"    static const bool IN_SIGNED = {b(stage.in_signed)};\n"
+        f"    static const int OUT_LEN = {stage.out_len}, OUT_CH = {stage.out_ch}, OUT_BITS = {stage.out_bits};\n"
+        f"    static const bool OUT_SIGNED = {b(stage.out_signed)};\n"
+        f"    static const int KERNEL = {stage.kernel}, STRIDE = {stage.stride}, PADDING = {stage.padding};\n"
+        f"    static const int W_BITS = {stage.w_bits}, SHIFT = {stage.shift}, ACC_BITS = {stage.acc_bits};\n"
+        f"    static const bool RELU = {b(stage.relu)};\n"
+        f"    static const int PE = {stage.pe}, SIMD = {stage.simd}, KP = {stage.kp};\n"
+        f"    static const int AVG_MULT = {avg};\n"
+        f"}};\n"
+    )
+
+
+def _literal(v: int) -> str:
+    return f"{v}LL" if not -(1 << 31) <= v < (1 << 31) else str(v)
+
+
+def array_literal(a: np.ndarray, indent: str = "    ", per_line: int = 16) -> str:
+    """Nested-brace C initializer of an integer array (deterministic text)."""
+    a = np.asarray(a)
+    if a.ndim == 1:
+        items = [_literal(int(v)) for v in a]
+        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        if len(lines) <= 1:
+            return "{" + (lines[0] if lines else "") + "}"
+        return "{\n" + ",\n".join(indent + "    " + ln for ln in lines) + "\n" + indent + "}"
+    inner = [array_literal(sub, indent + "    ", per_line) for sub in a]
+    return "{\n" + ",\n".join(indent + "    " + s for s in inner) + "\n" + indent + "}"
+
+
+def weight_arrays(name: str, cfg: str, stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray]) -> str:
+    """``NAME_w`` (weights, ap_int<W_BITS>) and ``NAME_b`` (biases as accumulator start values,
+    wrapped to ap_int<ACC_BITS>; zeros when the stage has no bias) as on-chip const arrays."""
+    if not stage.is_compute:
+        return ""
+    dims = "".join(f"[{d}]" for d in weight_shape(stage))
+    bias = np.zeros(stage.out_ch, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
+    bias = np.array([wrap_int(int(v), stage.acc_bits) for v in bias], dtype=object)
+    return (
+        f"static const ap_int<{cfg}::W_BITS> {name}_w{dims} = {array_literal(np.asarray(w, dtype=np.int64), '')};\n"
+        f"static const ap_int<{cfg}::ACC_BITS> {name}_b[{stage.out_ch}] = {array_literal(bias, '')};\n"
+    )
+
+
+def call(name: str, cfg: str, stage: Stage, src: str, dst: str, batch: str = "batch") -> str:
+    """The statement that runs the stage from stream ``src`` into stream ``dst``."""
+    args = f"{src}, {dst}, {batch}" + (f", {name}_w, {name}_b" if stage.is_compute else "")
+    return f"sml::{FUNCTION[stage.kind]}<{cfg}>({args});"
+
+
+def stream_type(cfg: str, side: str) -> str:
+    """Beat type of a stage's input (``side='in'``) or output stream."""
+    return f"sml::io<{cfg}>::{side}_vec"
+
+
+def header_guard(name: str, body: str, includes: Iterable[str] = ()) -> str:
+    guard = "SUSTAINML_GEN_" + name.upper().replace(".", "_")
+    inc = "".join(f'#include {i}\n' for i in includes)
+    return f"#ifndef {guard}\n#define {guard}\n\n{inc}\n{body}\n#endif  // {guard}\n"

@@ -1,0 +1,487 @@
+"""Closed-form cost model of the DNNU templates: cycles, resources, power, energy.
+
+One module for both users: the generator (estimates written with every build, the
+parallelizer's objective) and the NAS (cheap objectives computed from a :class:`Topology`
+via :func:`plan_stages` before any training). Coefficients live per board in
+``cost_coefficients/<board>.yaml``; measurements refine them by least squares, so every
+fitted quantity is linear in its coefficients and the feature vectors are exposed
+(:func:`lut_features`, :func:`ff_features`, :func:`power_features`, :func:`latency_features`).
+
+Template model (hls/include/sustainml: one time step of all channels per stream beat; every
+loop named below is the template's; a pipelined loop of N trips and depth D takes N + D - 1):
+
+* unrolling dimensions (:func:`unroll_dims`): conv1d pe=out_ch, simd=in_ch, kp=kernel;
+  dwconv1d pe=channels, kp=kernel; pwconv1d pe=out_ch, simd=in_ch; dense pe=units,
+  simd=in_len*in_ch; pooling pe=channels. ``folds = prod(ceil(dim / factor))``.
+* windowed stages (conv1d, dwconv1d, max/avg pooling): ``(in_len + 2*padding) * step_cycles``
+  for the position loop plus, per output step, the fold loop; pwconv1d: the fold loop per
+  input step; dense and gap1d: take the sample in (pipelined), then fold.
+* DMA: the m_axi copy loops move one element per cycle.
+* pipeline: ``t_first[i] = t_first[i-1] + fill_i`` and
+  ``t_last[i] = max(t_first[i] + interval_i, t_last[i-1] + drain_i)``; the batch interval is
+  the bottleneck (largest) interval; latency of one call of ``batch`` samples is
+  ``t_last + (batch-1) * interval``.
+* resources: M = pe*simd*kp multipliers per compute stage, on DSPs when
+  ``w_bits + in_bits >= dsp_min_product_bits`` else in LUTs; weights partitioned cyclic into
+  M banks (biases into pe banks), each bank in BRAM18 (7-series/UltraScale+ aspect ratios)
+  unless smaller than ``bram_min_bits`` (then LUT ROM); LUT/FF are linear in the
+  coefficients (see ``*_features``).
+* power: ``P_pl = static_w + (f/100MHz) * (dsp_w*DSP + lut_w*LUT + ff_w*FF + bram_w*BRAM36)``;
+  the PS draws ``ps_w`` while it waits for the DNNU.
+* time of one call: ``c_fixed_s + c_byte_s * dma_bytes + c_cycle * cycles / f``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import yaml
+
+from sustainml.errors import SustainmlError
+
+from .catalogue import Board, get_board
+from .quantized import QuantizedModel, Stage, plan_stages
+from .topology import Topology
+
+COEFF_DIR = Path(__file__).with_name("cost_coefficients")
+LATENCY_TERMS = ("c_fixed_s", "c_byte_s", "c_cycle")
+POWER_TERMS = ("static_w", "dsp_w", "lut_w", "ff_w", "bram_w")
+LUT_TERMS = ("lut_base", "lut_stage", "lut_mult_bit2", "lut_add_bit", "lut_lane_bit", "lut_rom_col", "lut_buffer_bit")
+FF_TERMS = ("ff_base", "ff_stage", "ff_add_bit", "ff_lane_bit", "ff_buffer_bit")
+STRUCT_TERMS = ("dsp_min_product_bits", "bram_min_bits", "depth_compute", "depth_pool", "depth_dma", "step_cycles")
+
+
+class CostModelError(SustainmlError, ValueError):
+    """Bad coefficients file or an invalid unrolling; the message names the file or stage."""
+
+
+# ---------------------------------------------------------------------------------- coefficients
+@dataclass(frozen=True)
+class Coefficients:
+    """Per-board coefficients (``cost_coefficients/<board>.yaml``)."""
+
+    board: str
+    source: str
+    latency: Tuple[Tuple[str, float], ...]
+    power: Tuple[Tuple[str, float], ...]
+    ps_w: float
+    lut: Tuple[Tuple[str, float], ...]
+    ff: Tuple[Tuple[str, float], ...]
+    structure: Tuple[Tuple[str, float], ...]
+
+    def get(self, group: str, name: str) -> float:
+        return dict(getattr(self, group))[name]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"board": self.board, "source": self.source, "latency": dict(self.latency),
+                "power": dict(self.power), "ps_w": self.ps_w, "lut": dict(self.lut), "ff": dict(self.ff),
+                "structure": dict(self.structure)}
+
+    def replace(self, group: str, values: Mapping[str, float], source: Optional[str] = None) -> "Coefficients":
+        """A copy with some coefficients of ``group`` changed (what a fit produces)."""
+        merged = dict(getattr(self, group))
+        unknown = set(values) - set(merged)
+        if unknown:
+            raise CostModelError(f"unknown {group} coefficient(s) {sorted(unknown)}")
+        merged.update({k: float(v) for k, v in values.items()})
+        doc = self.to_dict()
+        doc[group] = merged
+        if source is not None:
+            doc["source"] = source
+        return _coeffs_from_dict(doc, "<replace>")
+
+    def save(self, path: Union[str, Path]) -> Path:
+        p = Path(path)
+        p.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        return p
+
+
+def _group(doc: Mapping[str, Any], name: str, terms: Sequence[str], where: str) -> Tuple[Tuple[str, float], ...]:
+    g = doc.get(name)
+    if not isinstance(g, Mapping):
+        raise CostModelError(f"{where}: missing mapping {name!r}")
+    missing = [t for t in terms if t not in g]
+    if missing:
+        raise CostModelError(f"{where}: {name} lacks {missing}")
+    try:
+        return tuple((t, float(g[t])) for t in terms)
+    except (TypeError, ValueError):
+        raise CostModelError(f"{where}: {name} values must be numbers") from None
+
+
+def _coeffs_from_dict(doc: Any, where: str) -> Coefficients:
+    if not isinstance(doc, Mapping):
+        raise CostModelError(f"{where}: expected a mapping")
+    return Coefficients(board=str(doc.get("board", "")), source=str(doc.get("source", "")),
+                        latency=_group(doc, "latency", LATENCY_TERMS, where),
+                        power=_group(doc, "power", POWER_TERMS, where), ps_w=float(doc.get("ps_w", 0.0)),
+                        lut=_group(doc, "lut", LUT_TERMS, where), ff=_group(doc, "ff", FF_TERMS, where),
+                        structure=_group(doc, "structure", STRUCT_TERMS, where))
+
+
+@lru_cache(maxsize=None)
+def _load_coeffs(path: str) -> Coefficients:
+    p = Path(path)
+    if not p.exists():
+        raise CostModelError(f"{p}: no cost coefficients for this board")
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise CostModelError(f"{p}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    return _coeffs_from_dict(doc, str(p))
+
+
+def load_coefficients(board: Union[str, Board], path: Union[str, Path, None] = None) -> Coefficients:
+    """Coefficients of a catalogue board (or from ``path``)."""
+    name = board.name if isinstance(board, Board) else get_board(board).name
+    return _load_coeffs(str(Path(path) if path else COEFF_DIR / f"{name}.yaml"))
+
+
+# ---------------------------------------------------------------------------------- unrolling
+def unroll_dims(stage: Stage) -> Tuple[int, int, int]:
+    """The dimensions that ``pe``, ``simd`` and ``kp`` fold (1 = not unrollable)."""
+    k = stage.kind
+    if k == "conv1d":
+        return stage.out_ch, stage.in_ch, stage.kernel
+    if k == "dwconv1d":
+        return stage.out_ch, 1, stage.kernel
+    if k == "pwconv1d":
+        return stage.out_ch, stage.in_ch, 1
+    if k == "dense":
+        return stage.out_ch, stage.in_len * stage.in_ch, 1
+    return stage.in_ch, 1, 1  # pooling: PE channels per cycle
+
+
+def check_unrolling(stage: Stage, where: str = "stage") -> None:
+    """Raise unless pe/simd/kp are positive divisors of their dimensions."""
+    for name, factor, dim in zip(("pe", "simd", "kp"), (stage.pe, stage.simd, stage.kp), unroll_dims(stage)):
+        if not isinstance(factor, int) or factor < 1 or dim % factor:
+            raise CostModelError(f"{where} ({stage.kind}): {name}={factor!r} must divide {dim}")
+
+
+def container_bits(bits: int) -> int:
+    """DMA container width of a ``bits``-wide integer (8, 16 or 32)."""
+    return 8 if bits <= 8 else 16 if bits <= 16 else 32
+
+
+def stream_depths(stages: Sequence[Stage]) -> List[int]:
+    """FIFO depth (in steps) of the stream feeding each stage and of the output stream.
+
+    The pipeline is linear, so depth 2 never deadlocks; a producer that emits its whole
+    output in a burst (dense, gap1d) gets room for that burst so it never stalls its consumer.
+    """
+    depths = [2]
+    for s in stages:
+        depths.append(max(2, s.out_len if s.kind in ("dense", "gap1d") else 2))
+    return depths
+
+
+# ---------------------------------------------------------------------------------- per stage
+@dataclass
+class StageCost:
+    """Cycles and resources of one stage at its unrolling."""
+
+    index: int
+    kind: str
+    pe: int
+    simd: int
+    kp: int
+    folds: int
+    interval: int
+    fill: int
+    drain: int
+    mults: int
+    dsp: int
+    bram18: int
+    lut: float
+    ff: float
+    lut_x: Dict[str, float] = field(default_factory=dict, repr=False)
+    ff_x: Dict[str, float] = field(default_factory=dict, repr=False)
+
+
+def _bram_width(depth: int) -> int:
+    """Widest BRAM18 aspect ratio that holds ``depth`` words (SDP 512x36 ... 16Kx1)."""
+    for d, w in ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2)):
+        if depth <= d:
+            return w
+    return 1
+
+
+def _rom(words: int, width: int, bram_min_bits: float) -> Tuple[int, float]:
+    """(BRAM18 count, LUT-ROM columns) of a ``words`` x ``width`` constant array."""
+    if words <= 0 or width <= 0:
+        return 0, 0.0
+    if words * width < bram_min_bits:
+        return 0, float(width * math.ceil(words / 64))
+    return math.ceil(width / _bram_width(min(words, 16384))) * math.ceil(words / 16384), 0.0
+
+
+def n_weights(stage: Stage) -> int:
+    k = stage.kind
+    if k == "conv1d":
+        return stage.kernel * stage.in_ch * stage.out_ch
+    if k == "dwconv1d":
+        return stage.kernel * stage.in_ch
+    if k == "pwconv1d":
+        return stage.in_ch * stage.out_ch
+    if k == "dense":
+        return stage.in_len * stage.in_ch * stage.out_ch
+    return 0
+
+
+def _pipelined(trips: int, depth: int) -> int:
+    """Cycles of one pipelined (II=1) loop: trips plus its fill."""
+    return trips + depth - 1 if trips > 0 else 0
+
+
+def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[int] = None,
+               simd: Optional[int] = None, kp: Optional[int] = None) -> StageCost:
+    """Cost of one stage (optionally at other unrolling factors than the stage's own).
+
+    Cycles follow the loop structure of the hls/ templates: windowed stages (conv1d,
+    dwconv1d, pooling) run a non-pipelined loop over the padded positions (``step_cycles``
+    each) and, per output step, a pipelined fold loop; pwconv1d runs the fold loop once per
+    input step; dense and gap1d first take in all steps (pipelined) and then fold.
+    """
+    pe = stage.pe if pe is None else pe
+    simd = stage.simd if simd is None else simd
+    kp = stage.kp if kp is None else kp
+    st = dict(coeffs.structure)
+    step = int(st["step_cycles"])
+    steps_in = stage.in_len + 2 * stage.padding
+    lut_x = {t: 0.0 for t in LUT_TERMS}
+    ff_x = {t: 0.0 for t in FF_TERMS}
+    lut_x["lut_stage"] = ff_x["ff_stage"] = 1.0
+    step_bits = stage.in_ch * stage.in_bits
+    dp, ds, dk = unroll_dims(stage)
+    folds = -(-dp // pe) * -(-ds // simd) * -(-dk // kp)
+    dsp = bram18 = mults = 0
+    kind = stage.kind
+    if stage.is_compute:
+        depth = int(st["depth_compute"]) + max(0, math.ceil(math.log2(simd * kp)))
+        mults = pe * simd * kp
+        if stage.w_bits + stage.in_bits >= st["dsp_min_product_bits"]:
+            dsp = mults
+        else:
+            lut_x["lut_mult_bit2"] = float(mults * stage.w_bits * stage.in_bits)
+        lut_x["lut_add_bit"] = ff_x["ff_add_bit"] = float(mults * stage.acc_bits)
+        lut_x["lut_lane_bit"] = ff_x["ff_lane_bit"] = float(pe * stage.acc_bits)
+        # weights: ARRAY_PARTITION cyclic into `mults` banks; biases (acc_t) into `pe` banks
+        b18, cols = _rom(-(-n_weights(stage) // mults), stage.w_bits, st["bram_min_bits"])
+        bb18, bcols = _rom(-(-stage.out_ch // pe), stage.acc_bits, st["bram_min_bits"])
+        bram18 = mults * b18 + pe * bb18
+        lut_x["lut_rom_col"] = mults * cols + pe * bcols
+    else:
+        depth = int(st["depth_pool"])
+        if kind in ("avgpool1d", "gap1d"):
+            dsp = pe  # one AVG_MULT product per lane
+        lut_x["lut_lane_bit"] = ff_x["ff_lane_bit"] = float(pe * stage.in_bits)
+    fold_loop = _pipelined(folds, depth)
+    if kind in ("conv1d", "dwconv1d", "maxpool1d", "avgpool1d"):
+        lut_x["lut_buffer_bit"] = ff_x["ff_buffer_bit"] = float(stage.kernel * step_bits)
+        interval = steps_in * step + stage.out_len * fold_loop
+        fill = step * max(1, stage.kernel - stage.padding) + fold_loop
+        drain = (stage.padding + 1) * (step + fold_loop)
+    elif kind == "pwconv1d":
+        interval = stage.in_len * (step + fold_loop)
+        fill = drain = step + fold_loop
+    else:  # dense, gap1d: take the whole sample in, then fold
+        if kind == "dense":  # input buffer x[NIN], cyclic factor SIMD
+            b18, cols = _rom(-(-(stage.in_len * stage.in_ch) // simd), stage.in_bits, st["bram_min_bits"])
+            bram18 += simd * b18
+            lut_x["lut_rom_col"] += simd * cols
+        else:
+            lut_x["lut_buffer_bit"] = ff_x["ff_buffer_bit"] = float(step_bits + stage.in_len.bit_length() * stage.in_ch)
+        fill_loop = _pipelined(stage.in_len, depth)
+        interval = fill_loop + fold_loop
+        fill = interval
+        drain = fold_loop + depth
+    lut = sum(dict(coeffs.lut)[t] * v for t, v in lut_x.items())
+    ff = sum(dict(coeffs.ff)[t] * v for t, v in ff_x.items())
+    return StageCost(index, kind, pe, simd, kp, folds, interval, fill, drain, mults, dsp, bram18, lut, ff,
+                     lut_x, ff_x)
+
+
+# ---------------------------------------------------------------------------------- whole design
+@dataclass
+class Estimate:
+    """Cost of a whole DNNU design on one board."""
+
+    board: str
+    clock_mhz: float
+    batch: int
+    stages: List[StageCost]
+    io_in_interval: int
+    io_out_interval: int
+    interval: int  # bottleneck cycles per sample
+    bottleneck: str  # "stage i (kind)" or "dma in"/"dma out"
+    latency_cycles: int  # one call of `batch` samples
+    dma_bytes: int  # per call
+    dsp: int
+    bram18: int
+    lut: float
+    ff: float
+    latency_s: float
+    throughput_fps: float
+    power: Dict[str, float]
+    energy_j: float  # PL energy per inference at steady state
+    energy_system_j: float  # PL + PS energy per inference at steady state
+    utilization: Dict[str, float]
+    fits: bool
+    lut_x: Dict[str, float] = field(default_factory=dict, repr=False)
+    ff_x: Dict[str, float] = field(default_factory=dict, repr=False)
+
+    @property
+    def bram36(self) -> float:
+        return self.bram18 / 2.0
+
+    @property
+    def resources(self) -> Dict[str, float]:
+        return {"lut": round(self.lut), "ff": round(self.ff), "bram36": self.bram36, "dsp": self.dsp}
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain, rounded summary (what reports and manifests store)."""
+        return {
+            "board": self.board, "clock_mhz": self.clock_mhz, "batch": self.batch,
+            "interval_cycles": self.interval, "bottleneck": self.bottleneck,
+            "latency_cycles": self.latency_cycles, "latency_us": round(self.latency_s * 1e6, 3),
+            "throughput_fps": round(self.throughput_fps, 1), "dma_bytes": self.dma_bytes,
+            "resources": self.resources, "utilization": {k: round(v, 4) for k, v in self.utilization.items()},
+            "fits": self.fits, "power_w": {k: round(v, 5) for k, v in self.power.items()},
+            "energy_per_inference_uj": round(self.energy_j * 1e6, 4),
+            "energy_per_inference_system_uj": round(self.energy_system_j * 1e6, 4),
+            "stages": [{"stage": s.index, "kind": s.kind, "pe": s.pe, "simd": s.simd, "kp": s.kp,
+                        "interval_cycles": s.interval, "multipliers": s.mults, "dsp": s.dsp,
+                        "bram36": s.bram18 / 2.0, "lut": round(s.lut), "ff": round(s.ff)} for s in self.stages],
+        }
+
+
+def _io_bytes(stages: Sequence[Stage]) -> Tuple[int, int]:
+    first, last = stages[0], stages[-1]
+    return (first.in_len * first.in_ch * container_bits(first.in_bits) // 8,
+            last.out_ch * container_bits(last.out_bits) // 8)
+
+
+def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, coeffs: Coefficients,
+            batch: int = 1, clock_mhz: Optional[float] = None) -> Estimate:
+    """Assemble per-stage costs into a design estimate (see the module docstring)."""
+    f_mhz = float(clock_mhz or board.clock_mhz)
+    first, last = stages[0], stages[-1]
+    st = dict(coeffs.structure)
+    dma = int(st["depth_dma"])
+    # one element per cycle (II=1 copy loops); the HP port moves hp_port_bits per cycle
+    io_in = max(first.in_len * first.in_ch, -(-(first.in_len * first.in_ch * container_bits(first.in_bits)) // board.hp_port_bits))
+    io_out = last.out_ch
+    t_first = first.in_ch + dma
+    t_last = io_in + dma
+    worst, where = io_in, "dma in"
+    for c in costs:
+        t_first_new = t_first + c.fill
+        t_last = max(t_first_new + c.interval, t_last + c.drain)
+        t_first = t_first_new
+        if c.interval > worst:
+            worst, where = c.interval, f"stage {c.index} ({c.kind})"
+    if io_out > worst:
+        worst, where = io_out, "dma out"
+    t_last += io_out + dma
+    cycles = t_last + (batch - 1) * worst
+    b_in, b_out = _io_bytes(stages)
+    dma_bytes = batch * (b_in + b_out)
+    lut_x = {t: 0.0 for t in LUT_TERMS}
+    ff_x = {t: 0.0 for t in FF_TERMS}
+    for c in costs:
+        for t, v in c.lut_x.items():
+            lut_x[t] += v
+        for t, v in c.ff_x.items():
+            ff_x[t] += v
+    lut_x["lut_base"] = ff_x["ff_base"] = 1.0
+    lut_c, ff_c = dict(coeffs.lut), dict(coeffs.ff)
+    lut = sum(lut_c[t] * v for t, v in lut_x.items())
+    ff = sum(ff_c[t] * v for t, v in ff_x.items())
+    dsp = sum(c.dsp for c in costs)
+    bram18 = sum(c.bram18 for c in costs)
+    lat = dict(coeffs.latency)
+    latency_s = lat["c_fixed_s"] + lat["c_byte_s"] * dma_bytes + lat["c_cycle"] * cycles / (f_mhz * 1e6)
+    per_inf_s = lat["c_byte_s"] * (b_in + b_out) + lat["c_cycle"] * worst / (f_mhz * 1e6)
+    pw = dict(coeffs.power)
+    scale = f_mhz / 100.0
+    dynamic = scale * (pw["dsp_w"] * dsp + pw["lut_w"] * lut + pw["ff_w"] * ff + pw["bram_w"] * bram18 / 2.0)
+    power = {"static": pw["static_w"], "dynamic": dynamic, "pl": pw["static_w"] + dynamic, "ps": coeffs.ps_w}
+    res = board.budget
+    util = {"lut": lut / res["lut"], "ff": ff / res["ff"], "bram36": bram18 / 2.0 / max(res["bram36"], 1),
+            "dsp": dsp / max(res["dsp"], 1)}
+    fits = all(v <= 1.0 for v in util.values()) and (dsp == 0 or res["dsp"] > 0)
+    return Estimate(board.name, f_mhz, batch, list(costs), io_in, io_out, worst, where, cycles, dma_bytes, dsp,
+                    bram18, lut, ff, latency_s, 1.0 / per_inf_s, power, power["pl"] * per_inf_s,
+                    (power["pl"] + coeffs.ps_w) * per_inf_s, util, fits, lut_x, ff_x)
+
+
+def estimate(design: Union[Topology, QuantizedModel, Sequence[Stage]], board: Union[str, Board] = "pynq-z2",
+             coeffs: Optional[Coefficients] = None, batch: int = 1, clock_mhz: Optional[float] = None) -> Estimate:
+    """Estimate a design: a Topology (stages planned, no unrolling), a model, or stages."""
+    b = board if isinstance(board, Board) else get_board(board)
+    c = coeffs or load_coefficients(b)
+    if isinstance(design, Topology):
+        stages: Sequence[Stage] = plan_stages(design)
+    elif isinstance(design, QuantizedModel):
+        stages = design.stages
+    else:
+        stages = design
+    if not stages:
+        raise CostModelError("design has no stages")
+    if batch < 1:
+        raise CostModelError(f"batch={batch} must be >= 1")
+    costs = []
+    for i, s in enumerate(stages):
+        check_unrolling(s, f"stage {i}")
+        costs.append(stage_cost(s, c, i))
+    return combine(costs, stages, b, c, batch, clock_mhz)
+
+
+# ---------------------------------------------------------------------------------- feature vectors
+def latency_features(est: Estimate) -> Dict[str, float]:
+    """x with ``latency_s = sum(coeff[k] * x[k])`` over LATENCY_TERMS for this call."""
+    return {"c_fixed_s": 1.0, "c_byte_s": float(est.dma_bytes), "c_cycle": est.latency_cycles / (est.clock_mhz * 1e6)}
+
+
+def power_features(est: Estimate) -> Dict[str, float]:
+    """x with ``P_pl = sum(coeff[k] * x[k])`` over POWER_TERMS."""
+    s = est.clock_mhz / 100.0
+    return {"static_w": 1.0, "dsp_w": s * est.dsp, "lut_w": s * est.lut, "ff_w": s * est.ff,
+            "bram_w": s * est.bram18 / 2.0}
+
+
+def lut_features(est: Estimate) -> Dict[str, float]:
+    """x with ``LUT = sum(coeff[k] * x[k])`` over LUT_TERMS."""
+    return dict(est.lut_x)
+
+
+def ff_features(est: Estimate) -> Dict[str, float]:
+    """x with ``FF = sum(coeff[k] * x[k])`` over FF_TERMS."""
+    return dict(est.ff_x)
+
+
+def features(est: Estimate) -> Dict[str, float]:
+    """The whole feature vector of a design, keys prefixed by the model they feed."""
+    out: Dict[str, float] = {}
+    for prefix, fx in (("latency", latency_features), ("power", power_features), ("lut", lut_features),
+                       ("ff", ff_features)):
+        out.update({f"{prefix}.{k}": v for k, v in fx(est).items()})
+    return out
+
+
+def predict(coeffs: Coefficients, group: str, x: Mapping[str, float]) -> float:
+    """``sum(coeff * x)`` for one group (latency, power, lut, ff)."""
+    c = dict(getattr(coeffs, group))
+    return sum(c[k] * v for k, v in x.items())
+
+
+def objectives(topology: Topology, board: Union[str, Board] = "pynq-z2") -> Dict[str, float]:
+    """The NAS's cheap objectives of a topology at minimum unrolling (pe=simd=kp=1)."""
+    e = estimate(topology, board)
+    return {"latency_s": e.latency_s, "interval_cycles": float(e.interval), "dsp": float(e.dsp),
+            "lut": e.lut, "bram36": e.bram36, "energy_j": e.energy_j, "power_w": e.power["pl"],
+            "fits": float(e.fits)}

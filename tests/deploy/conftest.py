@@ -1,0 +1,136 @@
+"""Fixtures for deployment tests: two loopback OpenSSH "boards", their Python, inventories, bundles.
+
+The sim boards' Python is a venv that sees the host venv's numpy, pyyaml, pynq and pip (through a
+``.pth`` line) but not sustainml: everything of ours it runs comes from the pushed runtime wheel.
+"""
+from __future__ import annotations
+
+import site
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import numpy as np
+import pytest
+import yaml
+
+from loopback_sshd import LoopbackSshd, find_sshd, keygen
+
+
+@pytest.fixture(scope="session")
+def ssh_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ssh")
+
+
+@pytest.fixture(scope="session")
+def user_key(ssh_dir) -> Path:
+    """A throwaway client key; the loopback servers accept only it."""
+    key = keygen(ssh_dir / "id_ed25519")
+    (ssh_dir / "authorized_keys").write_text((ssh_dir / "id_ed25519.pub").read_text())
+    return key
+
+
+@pytest.fixture(scope="session")
+def sshds(ssh_dir, user_key) -> Iterator[Dict[str, LoopbackSshd]]:
+    """Two real sshd instances on 127.0.0.1: the boards sim-a and sim-b."""
+    if not find_sshd():
+        pytest.skip("openssh-server is not installed (scripts/setup installs it)")
+    servers = {name: LoopbackSshd(ssh_dir / name, ssh_dir / "authorized_keys") for name in ("sim-a", "sim-b")}
+    try:
+        for s in servers.values():
+            s.start()
+        yield servers
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+def _venv(path: Path, pth_to: Optional[List[str]]) -> Path:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    if pth_to:
+        purelib = subprocess.run([str(path / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 check=True, capture_output=True, text=True).stdout.strip()
+        Path(purelib, "host-packages.pth").write_text("\n".join(pth_to) + "\n")
+    return path / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def board_python(tmp_path_factory) -> str:
+    """A board Python with numpy, pyyaml, pynq and pip, and no sustainml."""
+    py = _venv(tmp_path_factory.mktemp("board-venv") / "venv", site.getsitepackages())
+    probe = subprocess.run([str(py), "-c", "import numpy, yaml, pynq, pip\ntry:\n import sustainml\nexcept ImportError:\n print('clean')"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "clean", probe.stderr
+    return str(py)
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory) -> str:
+    """A Python without pynq (what /usr/bin/python3 is on a PYNQ image)."""
+    return str(_venv(tmp_path_factory.mktemp("bare-venv") / "venv", None))
+
+
+@pytest.fixture(scope="session")
+def runtime_wheel(tmp_path_factory):
+    from sustainml.host.deploy.runtime_wheel import build_runtime_wheel
+
+    return build_runtime_wheel(cache_dir=tmp_path_factory.mktemp("wheels"))
+
+
+@pytest.fixture
+def known_hosts(tmp_path, sshds) -> Path:
+    """A per-test known_hosts that already trusts both loopback boards."""
+    kh = tmp_path / "known_hosts"
+    kh.write_text("".join(s.host_key_line for s in sshds.values()))
+    return kh
+
+
+@pytest.fixture
+def make_inventory(tmp_path, sshds, user_key, board_python, known_hosts) -> Callable[..., Path]:
+    """Write a boards.yaml for sim-a / sim-b (roots under tmp_path); keyword overrides per board."""
+
+    def make(**overrides: Dict[str, Any]) -> Path:
+        boards = {}
+        for name, s in sshds.items():
+            boards[name] = {"host": "127.0.0.1", "port": s.port, "user": s.user, "key": str(user_key),
+                            "board": "pynq-z2", "python": board_python, "root": str(tmp_path / "boards" / name),
+                            "simulated": True, "connect_timeout": 5, "reserve_mb": 0}
+        for name, fields in overrides.items():
+            boards[name] = {**boards.get(name, boards["sim-a"]), **fields}
+        path = tmp_path / "boards.yaml"
+        path.write_text(yaml.safe_dump({"known_hosts": str(known_hosts), "boards": boards}))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def inventory(make_inventory):
+    from sustainml.host.deploy.inventory import load_inventory
+
+    return load_inventory(make_inventory())
+
+
+def assemble_bundle(out: Path, board: str = "pynq-z2", pad_bytes: int = 0, name: str = "tiny") -> Path:
+    """A structurally valid sim bundle of small stand-in files (for transport tests: it never loads)."""
+    from sustainml.board.bundle import write_manifest
+    from sustainml.nas.catalogue import get_board
+
+    out.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.save(out / "golden_input.npy", rng.integers(-128, 128, size=(4, 16, 1), dtype=np.int8))
+    np.save(out / "golden_output.npy", rng.integers(-1000, 1000, size=(4, 5), dtype=np.int16))
+    (out / f"{name}.hwh").write_text("<stand-in/>\n")
+    (out / "libdnnu.so").write_bytes(b"stand-in, not a library\n")
+    if pad_bytes:
+        with open(out / "pad.bin", "wb") as f:
+            f.write(rng.bytes(pad_bytes))
+    write_manifest(out, {
+        "name": name, "kind": "sim", "board": board, "part": get_board(board).part, "clock_mhz": 100,
+        "ip": {"name": "dnnu_0"},
+        "io": {"input": {"shape": [16, 1], "dtype": "int8", "bits": 8, "signed": True, "frac": 4},
+               "output": {"shape": [5], "dtype": "int16", "bits": 16, "signed": True, "frac": 0}},
+        "golden": {"input": "golden_input.npy", "output": "golden_output.npy"},
+        "sim": {"library": "libdnnu.so", "symbol": "dnnu_csim"}})
+    return out

@@ -1,0 +1,55 @@
+"""Random-weight QuantizedModels and topologies for hardware-generator tests (no training)."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from sustainml.nas.quantized import QuantizedModel, plan_stages
+from sustainml.nas.topology import Topology
+
+
+def weight_shape(s) -> tuple:
+    return {"conv1d": (s.kernel, s.in_ch, s.out_ch), "dwconv1d": (s.kernel, s.in_ch), "pwconv1d": (s.in_ch, s.out_ch),
+            "dense": (s.in_len * s.in_ch, s.out_ch)}[s.kind]
+
+
+def random_model(topology: Topology, seed: int = 0, input_frac: int = 5) -> QuantizedModel:
+    """Uniform random integer weights; shifts chosen so activations use their range."""
+    rng = np.random.default_rng(seed)
+    stages = plan_stages(topology)
+    weights = {}
+    for i, s in enumerate(stages):
+        if not s.is_compute:
+            continue
+        qmax = (1 << (s.w_bits - 1)) - 1
+        weights[f"s{i}_w"] = rng.integers(-qmax, qmax + 1, weight_shape(s))
+        x_rms = 2.0 ** (s.in_bits - 2)
+        acc_rms = math.sqrt(s.reduction) * qmax / math.sqrt(3) * x_rms
+        if s.kind != "dwconv1d":
+            weights[f"s{i}_b"] = rng.integers(-int(acc_rms), int(acc_rms) + 1, s.out_ch)
+        s.shift = max(0, int(math.ceil(math.log2(max(acc_rms, 1.0)))) - (s.out_bits - 2))
+    return QuantizedModel(topology, input_frac, stages, weights, {"dataset": "ECG5000"})
+
+
+def random_topology(rng: np.random.Generator, n_compute: Optional[int] = None, length: int = 24,
+                    classes: int = 3) -> Topology:
+    """A small random 1D-CNN: 2-4 conv-type layers (some pooled) and a Dense classifier."""
+    n = int(n_compute or rng.integers(2, 5))
+    layers = []
+    ch, cur = int(rng.choice([1, 2])), length
+    for _ in range(n - 1):
+        kind = rng.choice(["Conv1D", "DepthwiseSeparableConv1D"])
+        k = int(rng.choice([1, 3, 5]))
+        f = int(rng.choice([2, 4, 6, 8]))
+        layers.append({"type": str(kind), "filters": f, "kernel": k, "padding": k // 2})
+        layers.append({"type": "ReLU"})
+        if cur >= 8 and rng.random() < 0.5:
+            layers.append({"type": "MaxPool1D", "pool": 2})
+            cur //= 2
+    if rng.random() < 0.5:
+        layers.append({"type": "GlobalAvgPool1D"})
+    layers.append({"type": "Dense", "units": classes, "act_bits": 16})
+    return Topology.from_dict({"name": "rand", "input": {"length": length, "channels": ch, "bits": 8},
+                               "classes": classes, "layers": layers})
