@@ -38,7 +38,7 @@ from sustainml.nas.quantized import QuantizedModel
 from . import tcl
 from .errors import UserError
 from .hlsgen.dnnu_io import DnnuIO
-from .hlsgen.emit import CSIM_SYMBOL, REGISTERS, emit_dnnu
+from .hlsgen.emit import COSIM_BATCH, CSIM_SYMBOL, REGISTERS, emit_dnnu
 
 BUILD_FORMAT = "sustainml-build/1"
 GOLDEN_SAMPLES = 8
@@ -96,22 +96,22 @@ def _markdown(headers: List[str], rows: List[List[Any]]) -> str:
 def report_markdown(record: Dict[str, Any]) -> str:
     """The human-readable report of a generated project."""
     est = record["estimates"]
-    out = [f"# DNNU of `{record['model']}` on {record['board']} ({record['part']}, {record['clock_mhz']} MHz)\n",
+    out = [f"# DNNU of `{record['model']}` on {record['board']} ({record['part']}, {record['clock_mhz']} MHz)\n\n",
            f"Objective: {record['objective']}. Estimates are from the closed-form cost model "
-           f"(coefficients: {record['coefficients']}), not from synthesis.\n",
-           "## Unrolling and cycles per layer\n",
+           f"(coefficients: {record['coefficients']}), not from synthesis.\n\n",
+           "## Unrolling and cycles per layer\n\n",
            _markdown(["stage", "layer", "kind", "pe", "simd", "kp", "multipliers", "cycles/sample", "DSP", "LUT", "BRAM36"],
                      [[s["stage"], record["stage_layers"][s["stage"]], s["kind"], s["pe"], s["simd"], s["kp"],
                        s["multipliers"], s["interval_cycles"], s["dsp"], s["lut"], s["bram36"]] for s in est["stages"]]),
            f"\nBottleneck: {est['bottleneck']} at {est['interval_cycles']} cycles per sample "
-           f"(lowest any unrolling reaches: {record['folding']['floor_cycles']}).\n",
-           "## Accumulators\n",
+           f"(lowest any unrolling reaches: {record['folding']['floor_cycles']}).\n\n",
+           "## Accumulators\n\n",
            f"Profiled on {record['calibration']['samples']} calibration samples ({record['calibration']['source']}), "
            f"margin {record['calibration']['margin_bits']} bit(s).\n\n",
            _markdown(["stage", "kind", "observed range", "observed bits", "naive bits", "weight bound bits", "chosen bits"],
                      [[a["stage"], a["kind"], f"[{a['lo']}, {a['hi']}]", a["observed_bits"], a["naive_bits"],
                        a["bound_bits"], a["chosen_bits"]] for a in record["accumulators"]]),
-           "\n## Estimates\n",
+           "\n## Estimates\n\n",
            _markdown(["quantity", "value"], [
                ["latency, batch 1 (us)", est["latency_us"]], ["latency (cycles)", est["latency_cycles"]],
                ["throughput (inferences/s)", est["throughput_fps"]], ["LUT", est["resources"]["lut"]],
@@ -184,19 +184,25 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
              objective: str = "latency", target_fps: Optional[float] = None, clock_mhz: Optional[float] = None,
              calibration: Union[str, Path, np.ndarray, None] = None, calibration_limit: Optional[int] = None,
              margin_bits: int = 1, name: Optional[str] = None, golden_inputs: Optional[np.ndarray] = None,
-             model: Optional[QuantizedModel] = None) -> Generated:
-    """Generate the project (see module docstring). ``model`` skips loading ``model_dir``."""
+             model: Optional[QuantizedModel] = None, keep_acc_bits: bool = False) -> Generated:
+    """Generate the project (see module docstring). ``model`` skips loading ``model_dir``;
+    ``keep_acc_bits`` keeps the model's accumulator widths (an error if the calibration data
+    overflows any of them) instead of narrowing them to the profile."""
     b = get_board(board)
     src = Path(model_dir)
     m = model if model is not None else QuantizedModel.load(src)
+    if clock_mhz is not None and not clock_mhz > 0:
+        raise UserError(f"--clock {clock_mhz} must be a positive frequency in MHz")
     clock = float(clock_mhz or b.clock_mhz)
-    if not clock > 0:
-        raise UserError(f"--clock {clock_mhz} must be positive")
     if margin_bits < 0:
         raise UserError(f"--margin-bits {margin_bits} must be >= 0")
     x_cal = calibration_inputs(m, calibration, calibration_limit)
-    acc_rows = accumulators.profile(m, x_cal, margin_bits)
-    m = accumulators.apply(m, acc_rows)
+    if keep_acc_bits:  # the model's own widths: refuse them if the calibration data overflows one
+        acc_rows = accumulators.require_no_overflow(m, x_cal, f"model {m.topology.name!r}")
+        margin_bits = 0
+    else:
+        acc_rows = accumulators.profile(m, x_cal, margin_bits)
+        m = accumulators.apply(m, acc_rows)
     folding = fold(m.stages, b, objective, target_fps, clock_mhz=clock)
     m = dataclasses.replace(m, stages=folding.stages)
     overlay = name or m.topology.name
@@ -223,10 +229,11 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     # HLS project
     hls = out / "hls"
     emit_dnnu(m, hls / "src")
-    (hls / "src" / "tb_dnnu.cpp").write_text(TESTBENCH.replace("@SAMPLES@", str(len(gx_c))))
+    n_tb = min(len(gx_c), COSIM_BATCH)  # the m_axi depth emitted for C/RTL co-simulation
+    (hls / "src" / "tb_dnnu.cpp").write_text(TESTBENCH.replace("@SAMPLES@", str(n_tb)))
     (hls / "golden").mkdir(parents=True, exist_ok=True)
-    (hls / "golden" / "input.bin").write_bytes(np.ascontiguousarray(gx_c).tobytes())
-    (hls / "golden" / "output.bin").write_bytes(np.ascontiguousarray(gy_c).tobytes())
+    (hls / "golden" / "input.bin").write_bytes(np.ascontiguousarray(gx_c[:n_tb]).tobytes())
+    (hls / "golden" / "output.bin").write_bytes(np.ascontiguousarray(gy_c[:n_tb]).tobytes())
     lib = hls / "include" / "sustainml"
     if lib.exists():
         shutil.rmtree(lib)

@@ -123,13 +123,14 @@ def check(rows: List[AccProfile]) -> List[str]:
 
 
 def require_no_overflow(model: QuantizedModel, x_int: np.ndarray, where: Optional[str] = None) -> List[AccProfile]:
-    """Profile at the model's current widths and raise if any accumulator overflows."""
+    """Profile at the model's current widths and raise if any accumulator overflows (rows keep
+    the current widths as their chosen ones)."""
     rows = profile(model, x_int, margin_bits=0)
     bad = check(rows)
     if bad:
         prefix = f"{where}: " if where else ""
         raise AccumulatorOverflowError(prefix + "accumulator overflow on the calibration data: " + "; ".join(bad))
-    return rows
+    return [dataclasses.replace(r, chosen_bits=r.current_bits) for r in rows]
 
 
 def table(rows: List[AccProfile]) -> List[Dict[str, object]]:

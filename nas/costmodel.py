@@ -73,7 +73,14 @@ class Coefficients:
     structure: Tuple[Tuple[str, float], ...]
 
     def get(self, group: str, name: str) -> float:
-        return dict(getattr(self, group))[name]
+        return self.table(group)[name]
+
+    def table(self, group: str) -> Dict[str, float]:
+        """One group as a dict (cached: the NAS calls the model per candidate)."""
+        cache = self.__dict__.setdefault("_tables", {})
+        if group not in cache:
+            cache[group] = dict(getattr(self, group))
+        return cache[group]
 
     def to_dict(self) -> Dict[str, Any]:
         return {"board": self.board, "source": self.source, "latency": dict(self.latency),
@@ -168,15 +175,15 @@ def container_bits(bits: int) -> int:
 
 
 def stream_depths(stages: Sequence[Stage]) -> List[int]:
-    """FIFO depth (in steps) of the stream feeding each stage and of the output stream.
+    """FIFO depth (in beats) of the stream feeding each stage, then of the output stream.
 
-    The pipeline is linear, so depth 2 never deadlocks; a producer that emits its whole
-    output in a burst (dense, gap1d) gets room for that burst so it never stalls its consumer.
+    The pipeline is linear, so depth 2 never deadlocks and suffices where the consumer reads as
+    it computes. dense and gap1d first read a whole sample and then compute without reading;
+    the stream feeding them holds a whole sample (``in_len`` beats), so their producer runs on
+    into the next sample instead of stalling, and the pipeline's interval stays the slowest
+    stage's (what :func:`combine` assumes).
     """
-    depths = [2]
-    for s in stages:
-        depths.append(max(2, s.out_len if s.kind in ("dense", "gap1d") else 2))
-    return depths
+    return [max(2, s.in_len) if s.kind in ("dense", "gap1d") else 2 for s in stages] + [2]
 
 
 # ---------------------------------------------------------------------------------- per stage
@@ -249,7 +256,7 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     pe = stage.pe if pe is None else pe
     simd = stage.simd if simd is None else simd
     kp = stage.kp if kp is None else kp
-    st = dict(coeffs.structure)
+    st = coeffs.table("structure")
     step = int(st["step_cycles"])
     steps_in = stage.in_len + 2 * stage.padding
     lut_x = {t: 0.0 for t in LUT_TERMS}
@@ -299,8 +306,9 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
         interval = fill_loop + fold_loop
         fill = interval
         drain = fold_loop + depth
-    lut = sum(dict(coeffs.lut)[t] * v for t, v in lut_x.items())
-    ff = sum(dict(coeffs.ff)[t] * v for t, v in ff_x.items())
+    lut_c, ff_c = coeffs.table("lut"), coeffs.table("ff")
+    lut = sum(lut_c[t] * v for t, v in lut_x.items() if v)
+    ff = sum(ff_c[t] * v for t, v in ff_x.items() if v)
     return StageCost(index, kind, pe, simd, kp, folds, interval, fill, drain, mults, dsp, bram18, lut, ff,
                      lut_x, ff_x)
 
@@ -370,7 +378,7 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     """Assemble per-stage costs into a design estimate (see the module docstring)."""
     f_mhz = float(clock_mhz or board.clock_mhz)
     first, last = stages[0], stages[-1]
-    st = dict(coeffs.structure)
+    st = coeffs.table("structure")
     dma = int(st["depth_dma"])
     # one element per cycle (II=1 copy loops); the HP port moves hp_port_bits per cycle
     io_in = max(first.in_len * first.in_ch, -(-(first.in_len * first.in_ch * container_bits(first.in_bits)) // board.hp_port_bits))
@@ -398,15 +406,15 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
         for t, v in c.ff_x.items():
             ff_x[t] += v
     lut_x["lut_base"] = ff_x["ff_base"] = 1.0
-    lut_c, ff_c = dict(coeffs.lut), dict(coeffs.ff)
+    lut_c, ff_c = coeffs.table("lut"), coeffs.table("ff")
     lut = sum(lut_c[t] * v for t, v in lut_x.items())
     ff = sum(ff_c[t] * v for t, v in ff_x.items())
     dsp = sum(c.dsp for c in costs)
     bram18 = sum(c.bram18 for c in costs)
-    lat = dict(coeffs.latency)
+    lat = coeffs.table("latency")
     latency_s = lat["c_fixed_s"] + lat["c_byte_s"] * dma_bytes + lat["c_cycle"] * cycles / (f_mhz * 1e6)
     per_inf_s = lat["c_byte_s"] * (b_in + b_out) + lat["c_cycle"] * worst / (f_mhz * 1e6)
-    pw = dict(coeffs.power)
+    pw = coeffs.table("power")
     scale = f_mhz / 100.0
     dynamic = scale * (pw["dsp_w"] * dsp + pw["lut_w"] * lut + pw["ff_w"] * ff + pw["bram_w"] * bram18 / 2.0)
     power = {"static": pw["static_w"], "dynamic": dynamic, "pl": pw["static_w"] + dynamic, "ps": coeffs.ps_w}
@@ -475,7 +483,7 @@ def features(est: Estimate) -> Dict[str, float]:
 
 def predict(coeffs: Coefficients, group: str, x: Mapping[str, float]) -> float:
     """``sum(coeff * x)`` for one group (latency, power, lut, ff)."""
-    c = dict(getattr(coeffs, group))
+    c = coeffs.table(group)
     return sum(c[k] * v for k, v in x.items())
 
 

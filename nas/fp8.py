@@ -101,11 +101,13 @@ def encode(x: torch.Tensor, bias: Optional[int] = None, fmt: Fp8Format = E5M2, s
     """Encode a float tensor to FP8 codes (``torch.uint8``, same shape) at ``bias``."""
     if rounding not in ("nearest", "stochastic"):
         raise Fp8Error(f"{fmt.name}: rounding={rounding!r} (expected 'nearest' or 'stochastic')")
-    s = x.detach().float() * _scale(bias, fmt)
-    if saturate:
-        lim = fmt.max_finite
+    scale = _scale(bias, fmt)
+    s = x.detach().float()
+    if saturate:  # clamp before scaling: the scaled value could overflow float32
+        lim = fmt.max_finite / scale
         s = s.clamp(-lim, lim) if not fmt.has_inf else torch.where(s.isinf(), s, s.clamp(-lim, lim))
-    elif not fmt.has_inf:  # past max + ulp/2 (the tie rounds to max, whose code is even)
+    s = s * scale
+    if not saturate and not fmt.has_inf:  # past max + ulp/2 (the tie rounds to max, whose code is even)
         mags = _magnitudes(fmt)
         limit = 1.5 * fmt.max_finite - 0.5 * float(mags[fmt.max_code - 1])
         s = torch.where(s.abs() > limit, torch.full_like(s, float("nan")).copysign(s), s)

@@ -36,7 +36,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 20
     seed: int = 0
-    threads: int = 0  # 0 = torch default
+    threads: int = 1  # intra-op threads; these nets are tiny, one thread is fastest and never oversubscribes
 
     @classmethod
     def quick(cls) -> "TrainConfig":

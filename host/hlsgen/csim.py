@@ -32,6 +32,8 @@ from .errors import HlsGenError, ToolchainError
 #: -O2: simulation speed matters more than the ~10% longer compile. The two -Wno flags
 #: silence false positives that ap_private.h (vendor) raises under optimization only.
 CXXFLAGS = ("-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-maybe-uninitialized", "-Wno-uninitialized")
+#: Single-module benches run tiny inputs: -O0 compiles ~2.5x faster than -O2.
+BENCH_FLAGS = ("-O0", "-fPIC", "-shared", "-Wall", "-Wextra")
 
 
 def cache_root(env: Optional[Mapping[str, str]] = None) -> Path:
@@ -186,7 +188,7 @@ class StageBench:
 
     def __init__(self, cases: Sequence[harness.StageCase]):
         self.cases = list(cases)
-        self.library = compile_sources({"bench.cpp": harness.render(self.cases)}, "bench.cpp", "bench")
+        self.library = compile_sources({"bench.cpp": harness.render(self.cases)}, "bench.cpp", "bench", BENCH_FLAGS)
         ptr = ctypes.POINTER(ctypes.c_longlong)
         self._fns = [self.library.function(harness.symbol(i), ctypes.c_long, [ptr, ptr, ctypes.c_int])
                      for i in range(len(self.cases))]

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import assemble_bundle
+from deploy_helpers import assemble_bundle
 from loopback_sshd import free_port, keygen
 from sustainml.host.deploy.errors import (AuthFailed, DiskFull, HostKeyChanged, InventoryError, PartMismatch,
                                           RemotePythonError, UnknownHostKey, Unreachable)
@@ -115,7 +116,7 @@ def test_missing_python_is_named(make_inventory, tmp_path, runtime_wheel):
 def test_disk_full_is_refused_before_upload(make_inventory, tmp_path, runtime_wheel):
     small = tmp_path / "small"
     small.mkdir()
-    if __import__("subprocess").run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)]).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)]).returncode:
         pytest.skip("cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)")
     try:
         bundle = assemble_bundle(tmp_path / "big", pad_bytes=2 * 2**20)
@@ -125,7 +126,7 @@ def test_disk_full_is_refused_before_upload(make_inventory, tmp_path, runtime_wh
         assert "disk full: 1.0 MB free under" in out.error and "nothing uploaded" in out.error
         assert list(small.iterdir()) == []
     finally:
-        __import__("subprocess").run(["umount", str(small)], check=True)
+        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_remote_commands_quote_every_word(inventory, tmp_path):

@@ -1,0 +1,290 @@
+"""The overlay bundle (``overlays/NAME/``): manifest, file hashes, part check.
+
+A bundle is a directory holding ``manifest.yaml`` (format ``sustainml-overlay/1``, see
+docs/CONTRACTS.md) and every file the manifest lists under ``files:`` with its sha256. Loading
+refuses a bundle whose listed files are missing or changed, or that holds files the manifest
+does not list, naming the file; :func:`check_part` refuses a bundle built for another part.
+The host-side generator writes bundles with :func:`write_manifest`, which fills in ``files:``.
+
+Board-side module: standard library, numpy and pyyaml only.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+import yaml
+
+from .errors import BundleError
+
+FORMAT = "sustainml-overlay/1"
+MANIFEST = "manifest.yaml"
+KINDS = ("bitstream", "sim")
+REQUIRED = ("format", "name", "kind", "board", "part", "clock_mhz", "ip", "registers", "io")
+REGISTERS = ("ap_ctrl", "in_addr", "out_addr", "batch")
+#: Vitis HLS s_axilite layout of ``void dnnu(in*, out*, int batch)`` (64-bit pointers).
+DEFAULT_REGISTERS = {"ap_ctrl": 0x00, "gie": 0x04, "ier": 0x08, "isr": 0x0C,
+                     "in_addr": 0x10, "out_addr": 0x1C, "batch": 0x28}
+DTYPES = ("int8", "int16", "int32")
+
+PathLike = Union[str, Path]
+
+
+def sha256_file(path: PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def container_dtype(bits: int) -> str:
+    """The DMA container of a ``bits``-wide integer: int8 / int16 / int32."""
+    return "int8" if bits <= 8 else "int16" if bits <= 16 else "int32"
+
+
+@dataclass(frozen=True)
+class IoSpec:
+    """One DMA stream: per-sample shape, container dtype and fixed-point format."""
+
+    shape: Tuple[int, ...]
+    dtype: str
+    bits: int
+    signed: bool
+    frac: int
+
+    @property
+    def lo(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def hi(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Float values → integers: ``clip(round_half_even(x * 2**frac))`` in the container dtype."""
+        q = np.round(np.asarray(x, dtype=np.float64) * (2.0 ** self.frac))
+        return np.clip(q, self.lo, self.hi).astype(self.np_dtype)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        return np.asarray(q, dtype=np.float64) / (2.0 ** self.frac)
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "IoSpec":
+        if not isinstance(d, Mapping):
+            raise BundleError(f"{where}: expected a mapping with shape, dtype, bits, signed, frac")
+        try:
+            spec = cls(tuple(int(s) for s in d["shape"]), str(d["dtype"]), int(d["bits"]),
+                       bool(d.get("signed", True)), int(d.get("frac", 0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{where}: missing or invalid field ({exc})") from None
+        if spec.dtype not in DTYPES:
+            raise BundleError(f"{where}: dtype={spec.dtype!r} is not one of {', '.join(DTYPES)}")
+        if not 1 <= spec.bits <= np.dtype(spec.dtype).itemsize * 8:
+            raise BundleError(f"{where}: bits={spec.bits} does not fit dtype {spec.dtype}")
+        if not spec.shape or min(spec.shape) < 1:
+            raise BundleError(f"{where}: shape={list(spec.shape)} must be non-empty and positive")
+        return spec
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"shape": list(self.shape), "dtype": self.dtype, "bits": self.bits, "signed": self.signed,
+                "frac": self.frac}
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle: its directory and manifest, with typed views of what the runtime uses."""
+
+    path: Path
+    manifest: Dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest["kind"])
+
+    @property
+    def board(self) -> str:
+        return str(self.manifest["board"])
+
+    @property
+    def part(self) -> str:
+        return str(self.manifest["part"])
+
+    @property
+    def clock_mhz(self) -> float:
+        return float(self.manifest["clock_mhz"])
+
+    @property
+    def ip_name(self) -> str:
+        return str(self.manifest["ip"]["name"])
+
+    @property
+    def registers(self) -> Dict[str, int]:
+        return {k: int(v) for k, v in self.manifest["registers"].items()}
+
+    @property
+    def input(self) -> IoSpec:
+        return IoSpec.from_dict(self.manifest["io"].get("input"), f"{self.path / MANIFEST}: io.input")
+
+    @property
+    def output(self) -> IoSpec:
+        return IoSpec.from_dict(self.manifest["io"].get("output"), f"{self.path / MANIFEST}: io.output")
+
+    @property
+    def hwh(self) -> Path:
+        return self.path / f"{self.name}.hwh"
+
+    @property
+    def bitfile(self) -> Path:
+        """What ``pynq.Overlay`` is given: ``NAME.bit`` (real) or, for a sim bundle, the C-sim library."""
+        return self.path / (f"{self.name}.bit" if self.kind == "bitstream" else self.manifest["sim"]["library"])
+
+    def golden(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The golden (input, output) integer vectors for smoke tests."""
+        g = self.manifest.get("golden") or {}
+        if "input" not in g or "output" not in g:
+            raise BundleError(f"{self.path / MANIFEST}: no golden input/output vectors")
+        return np.load(self.path / g["input"]), np.load(self.path / g["output"])
+
+
+def read_manifest(bundle_dir: PathLike) -> Dict[str, Any]:
+    """Parse and structurally validate ``manifest.yaml`` (hashes are not checked here)."""
+    d = Path(bundle_dir)
+    mpath = d / MANIFEST
+    if not d.is_dir():
+        raise BundleError(f"{d}: not a bundle directory")
+    if not mpath.is_file():
+        raise BundleError(f"{d}: not a bundle (no {MANIFEST})")
+    try:
+        doc = yaml.safe_load(mpath.read_text())
+    except yaml.YAMLError as exc:
+        raise BundleError(f"{mpath}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    validate_manifest(doc, str(mpath))
+    return doc
+
+
+def validate_manifest(doc: Any, where: str = MANIFEST, need_files: bool = True) -> None:
+    """Raise :class:`BundleError` naming the first missing or invalid field."""
+    if not isinstance(doc, dict):
+        raise BundleError(f"{where}: expected a mapping at the top level")
+    if doc.get("format") != FORMAT:
+        raise BundleError(f"{where}: format={doc.get('format')!r}, expected {FORMAT!r}")
+    for key in REQUIRED + (("files",) if need_files else ()):
+        if key not in doc:
+            raise BundleError(f"{where}: missing field {key!r}")
+    if doc["kind"] not in KINDS:
+        raise BundleError(f"{where}: kind={doc['kind']!r} is not one of {', '.join(KINDS)}")
+    regs = doc["registers"]
+    if not isinstance(regs, Mapping) or any(r not in regs for r in REGISTERS):
+        raise BundleError(f"{where}: registers must give {', '.join(REGISTERS)}")
+    if not isinstance(doc["ip"], Mapping) or "name" not in doc["ip"]:
+        raise BundleError(f"{where}: ip.name is missing")
+    if not isinstance(doc["io"], Mapping):
+        raise BundleError(f"{where}: io must be a mapping with input and output")
+    IoSpec.from_dict(doc["io"].get("input"), f"{where}: io.input")
+    IoSpec.from_dict(doc["io"].get("output"), f"{where}: io.output")
+    if doc["kind"] == "sim":
+        sim = doc.get("sim")
+        if not isinstance(sim, Mapping) or "library" not in sim or "symbol" not in sim:
+            raise BundleError(f"{where}: a sim bundle needs sim.library and sim.symbol")
+    if need_files and not isinstance(doc["files"], Mapping):
+        raise BundleError(f"{where}: files must map file names to sha256")
+
+
+def required_files(doc: Mapping[str, Any]) -> List[str]:
+    """Files a bundle of this kind must list: the .hwh, the .bit or C-sim library, golden vectors."""
+    name = doc["name"]
+    req = [f"{name}.hwh", f"{name}.bit" if doc["kind"] == "bitstream" else doc["sim"]["library"]]
+    req += [v for k, v in (doc.get("golden") or {}).items() if k in ("input", "output")]
+    return req
+
+
+def bundle_files(bundle_dir: PathLike) -> List[str]:
+    """Every regular file under the bundle except the manifest, as sorted posix relative paths."""
+    d = Path(bundle_dir)
+    return sorted(rel for rel in (p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
+                  if rel != MANIFEST)
+
+
+def verify_files(bundle_dir: PathLike, doc: Mapping[str, Any]) -> None:
+    """Refuse missing, changed, or unlisted files; the message names the file."""
+    d = Path(bundle_dir)
+    listed = {str(k): str(v) for k, v in doc["files"].items()}
+    for name in required_files(doc):
+        if name not in listed:
+            raise BundleError(f"{d / MANIFEST}: required file {name} is not listed under files")
+    for name, digest in sorted(listed.items()):
+        p = d / name
+        if not p.is_file():
+            raise BundleError(f"{p}: listed in the manifest but missing from the bundle")
+        if sha256_file(p) != digest.lower():
+            raise BundleError(f"{p}: sha256 does not match the manifest (file changed)")
+    extra = [f for f in bundle_files(d) if f not in listed]
+    if extra:
+        raise BundleError(f"{d / extra[0]}: file is not listed in the manifest"
+                          + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
+
+
+def check_part(bundle: Union[Bundle, Mapping[str, Any]], part: str) -> None:
+    """Refuse a bundle built for a part other than ``part`` (case-insensitive)."""
+    doc = bundle.manifest if isinstance(bundle, Bundle) else bundle
+    built = str(doc["part"])
+    if built.lower() != str(part).lower():
+        raise BundleError(f"bundle {doc['name']!r} was built for part {built} ({doc['board']}), "
+                          f"this board is {part}")
+
+
+def load_bundle(bundle_dir: PathLike, part: Optional[str] = None, verify: bool = True) -> Bundle:
+    """Read, validate and (by default) hash-verify a bundle; check its part when given."""
+    d = Path(bundle_dir).resolve()
+    doc = read_manifest(d)
+    if verify:
+        verify_files(d, doc)
+    if part is not None:
+        check_part(doc, part)
+    return Bundle(d, doc)
+
+
+def write_manifest(bundle_dir: PathLike, manifest: Mapping[str, Any]) -> Path:
+    """Write ``manifest.yaml`` with ``files:`` set to the sha256 of every other file in the bundle.
+
+    Fills in ``format`` and the default register map when absent; validates the result and
+    checks that the files its kind needs exist. Returns the manifest's path.
+    """
+    d = Path(bundle_dir)
+    doc: Dict[str, Any] = {"format": FORMAT, **dict(manifest)}
+    doc.setdefault("registers", dict(DEFAULT_REGISTERS))
+    validate_manifest(doc, str(d / MANIFEST), need_files=False)
+    doc["files"] = {f: sha256_file(d / f) for f in bundle_files(d)}
+    missing = [f for f in required_files(doc) if f not in doc["files"]]
+    if missing:
+        raise BundleError(f"{d / missing[0]}: required by a {doc['kind']} bundle but not present")
+    path = d / MANIFEST
+    tmp = d / (MANIFEST + ".tmp")
+    tmp.write_text(yaml.safe_dump(_plain(doc), sort_keys=False))
+    tmp.replace(path)
+    return path
+
+
+def _plain(obj: Any) -> Any:
+    """numpy scalars/arrays and tuples → YAML-safe builtins."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj

@@ -1,0 +1,109 @@
+"""Register-level model of the DNNU IP: the Vitis HLS ``ap_ctrl_hs`` block-level protocol.
+
+``CTRL`` (ap_ctrl): bit0 ap_start (set by the host, held until ap_ready), bit1 ap_done and
+bit3 ap_ready (clear on read), bit2 ap_idle. ``GIER``/``IP_IER``/``IP_ISR`` (toggle on write)
+as Vitis generates them. Writing ap_start while idle runs the C-simulation library on the
+buffers at the written addresses (through simulated DRAM, so cache maintenance matters) and
+raises ap_done once the hardware time from the cycle model has elapsed on the device clock.
+A library error, a bus error or an injected hang leaves the core running forever, as a real
+hung accelerator would.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+import numpy as np
+
+from .clock import SimClock
+from .csim import CsimLibrary
+from .memory import BusError, SimMemory
+from .model import PowerModel, TimingModel
+
+AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
+
+
+class SimDnnu:
+    def __init__(self, clock: SimClock, memory: SimMemory, power: PowerModel) -> None:
+        self.clock, self.memory, self.power = clock, memory, power
+        self.hang = False  # fault injection: never raise ap_done
+        self.error: Optional[str] = None
+        self.calls = 0
+        self.lib: Optional[CsimLibrary] = None
+        self.timing: Optional[TimingModel] = None
+        self.clock_mhz = 100.0
+        self._reset({"ap_ctrl": 0, "gie": 4, "ier": 8, "isr": 12, "in_addr": 16, "out_addr": 28, "batch": 40})
+
+    def _reset(self, regs: Mapping[str, int]) -> None:
+        self.offsets = dict(regs)
+        self.regs: Dict[int, int] = {}
+        self.running = self.done = self.ready = False
+        self.done_at = 0
+
+    def configure(self, lib: CsimLibrary, timing: TimingModel, registers: Mapping[str, int],
+                  io: Mapping[str, Any]) -> None:
+        """Load a design (what a bitstream download does to the PL)."""
+        self._reset(registers)
+        self.lib, self.timing = lib, timing
+        self.in_shape, self.in_dtype = tuple(io["input"]["shape"]), np.dtype(io["input"]["dtype"])
+        self.out_shape, self.out_dtype = tuple(io["output"]["shape"]), np.dtype(io["output"]["dtype"])
+        self.error = None
+
+    # ------------------------------------------------------------------ registers
+    def read(self, offset: int) -> int:
+        if offset != self.offsets["ap_ctrl"]:
+            return self.regs.get(offset, 0)
+        if self.running and not self.hang and self.error is None and self.clock.perf_counter_ns() >= self.done_at:
+            self.running, self.done, self.ready = False, True, True
+            if self.regs.get(self.offsets["ier"], 0) & 1:
+                self.regs[self.offsets["isr"]] = self.regs.get(self.offsets["isr"], 0) | 1
+        value = (AP_START if self.running else 0) | (AP_DONE if self.done else 0) \
+            | (AP_IDLE if not self.running else 0) | (AP_READY if self.ready else 0)
+        self.done = self.ready = False  # clear on read
+        return value
+
+    def write(self, offset: int, value: int) -> None:
+        if offset == self.offsets["ap_ctrl"]:
+            if value & AP_START and not self.running:
+                self._start()
+        elif offset == self.offsets["isr"]:
+            self.regs[offset] = self.regs.get(offset, 0) ^ (value & 0x3)
+        else:
+            self.regs[offset] = value & 0xFFFFFFFF
+
+    def _u64(self, name: str) -> int:
+        o = self.offsets[name]
+        return self.regs.get(o, 0) | (self.regs.get(o + 4, 0) << 32)
+
+    # ------------------------------------------------------------------ execution
+    def _start(self) -> None:
+        batch = int(np.int32(np.uint32(self.regs.get(self.offsets["batch"], 0))))
+        self.running = True
+        self.calls += 1
+        if self.lib is None:
+            self.error = "no design loaded"
+            return
+        with self.clock.paused():
+            hw_ns = self.timing.time_ns(max(batch, 1), self.clock_mhz) if batch > 0 else 0
+            if batch > 0:
+                self._execute(batch)
+        start = self.clock.perf_counter_ns()
+        self.done_at = start + hw_ns
+        if self.error is None and not self.hang:
+            self.power.busy(start, self.done_at)
+
+    def _execute(self, batch: int) -> None:
+        n_in = batch * int(np.prod(self.in_shape)) * self.in_dtype.itemsize
+        n_out = batch * int(np.prod(self.out_shape)) * self.out_dtype.itemsize
+        try:
+            src = self.memory.dram(self._u64("in_addr"), n_in)
+            dst = self.memory.dram(self._u64("out_addr"), n_out)
+        except BusError as exc:
+            self.error = str(exc)
+            return
+        x = np.array(src.view(self.in_dtype).reshape((batch,) + self.in_shape))
+        out = np.zeros((batch,) + self.out_shape, self.out_dtype)
+        status = self.lib.run(x, out, batch)
+        if status != 0:
+            self.error = f"dnnu_csim returned {status}"
+            return
+        dst[:] = out.reshape(-1).view(np.uint8)

@@ -1,0 +1,55 @@
+"""``sustainml generate MODEL_DIR --board pynq-z2 --out BUILD_DIR``: HLS + Vivado project of a model.
+
+Profiles and narrows the accumulators, chooses the per-layer unrolling (fastest design within
+the part, ``--target-fps`` for the cheapest that meets a rate, or ``--objective dsp|energy``),
+and writes the DNNU sources, testbench, Tcl scripts, cost estimates and report.md.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sustainml.nas.catalogue import boards
+from sustainml.nas.folding import OBJECTIVES
+
+from ..generate import generate
+from ..progress import table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate the HLS/Vivado project of a trained model for a board",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model_dir", type=Path, help="model directory (model.yaml + weights.npz from `sustainml train`)")
+    p.add_argument("--board", default="pynq-z2", help=f"catalogue board ({', '.join(boards())}; default: %(default)s)")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--target-fps", type=float, default=None, help="cheapest design reaching this many inferences/s")
+    goal.add_argument("--objective", choices=OBJECTIVES, default="latency",
+                      help="latency: fastest within the part; dsp: fewest resources; energy: least energy per inference")
+    p.add_argument("--clock", type=float, default=None, help="PL clock in MHz (default: the board's)")
+    p.add_argument("--calibration", default=None,
+                   help="dataset name/path or .npy of samples for the accumulator profile (default: the model's dataset)")
+    p.add_argument("--margin-bits", type=int, default=1, help="accumulator headroom over the profiled range (default: 1)")
+    p.add_argument("--keep-acc-bits", action="store_true",
+                   help="keep the model's accumulator widths (refused if the calibration data overflows one)")
+    p.add_argument("--name", default=None, help="overlay name (default: the model's topology name)")
+    p.add_argument("--out", type=Path, required=True, help="project directory to write")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    g = generate(args.model_dir, args.out, board=args.board, objective=args.objective, target_fps=args.target_fps,
+                 clock_mhz=args.clock, calibration=args.calibration, margin_bits=args.margin_bits, name=args.name,
+                 keep_acc_bits=args.keep_acc_bits)
+    est = g.folding.estimate
+    table(f"{g.record['name']} on {g.board.name} ({g.board.part}, {g.record['clock_mhz']:g} MHz), {g.folding.objective}",
+          ["stage", "kind", "pe", "simd", "kp", "cycles", "DSP", "acc bits"],
+          [[s.index, s.kind, s.pe, s.simd, s.kp, s.interval, s.dsp, g.model.stages[s.index].acc_bits if s.mults else "-"]
+           for s in est.stages])
+    d = est.to_dict()
+    table("estimates (cost model)", ["quantity", "value"], [
+        ["bottleneck", f"{d['bottleneck']}: {d['interval_cycles']} cycles/sample"],
+        ["latency (batch 1)", f"{d['latency_us']} us"], ["throughput", f"{d['throughput_fps']} inferences/s"],
+        ["LUT / FF / BRAM36 / DSP", " / ".join(str(d["resources"][k]) for k in ("lut", "ff", "bram36", "dsp"))],
+        ["PL power", f"{d['power_w']['pl']} W"], ["energy per inference (PL)", f"{d['energy_per_inference_uj']} uJ"],
+        ["project", str(g.build_dir)]])
+    return 0
