@@ -1,7 +1,7 @@
 """Board-side deployment agent, driven over SSH by ``sustainml-deploy``.
 
-``python -m sustainml.board.agent --root ROOT COMMAND ...`` prints one JSON object as the last
-line of stdout and exits 0, or prints ``{"ok": false, "kind": ..., "error": ...}`` and exits 2.
+``python -m sustainml.board.agent --root ROOT COMMAND ...`` prints one JSON line last on stdout:
+``{"ok": true, "result": {...}}`` (exit 0) or ``{"ok": false, "kind": ..., "error": ...}`` (exit 2).
 Commands: ``info``, ``verify``, ``smoke``, ``activate``, ``rollback``, ``infer``, ``benchmark``.
 
 Layout under the overlay root (see :class:`Layout`)::
@@ -15,7 +15,7 @@ Layout under the overlay root (see :class:`Layout`)::
 
 Commands are run as ``PYTHONPATH=ROOT/current/runtime python -m sustainml.board.agent``, so
 the runtime switches together with the overlay. ``info`` needs only the standard library and
-also runs before any runtime is installed, fed on stdin: ``python - --root ROOT info``.
+also runs before any runtime is installed, its source passed with ``python -c``.
 
 On a simulated board the host sets ``$SUSTAINML_SIM_BOARD``; the runtime then drives the
 simulated pynq device (see :mod:`sustainml.board.sim`).
@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -39,6 +40,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 #: Releases kept besides current and previous; older ones (and runtimes they alone use) are pruned.
 KEEP_RELEASES = 3
+#: Age after which a temporary left by an interrupted push is removed.
+STALE_S = 3600
 DT_COMPATIBLE = "/proc/device-tree/compatible"
 DT_BOARD = "/proc/device-tree/chosen/pynq_board"
 
@@ -161,30 +164,25 @@ def verify(bundle_dir: str, part: Optional[str]) -> Dict[str, Any]:
             "bytes": sum(os.path.getsize(os.path.join(bundle_dir, f)) for f in files)}
 
 
-def _dnnu(bundle):  # -> sustainml.board.dnnu.Dnnu (simulated when $SUSTAINML_SIM_BOARD is set)
+def _dnnu(bundle_dir: str):  # -> sustainml.board.dnnu.Dnnu (simulated when $SUSTAINML_SIM_BOARD is set)
     from sustainml.board.dnnu import Dnnu
-    return Dnnu.load(bundle)
+    return Dnnu.load(bundle_dir)
 
 
 def smoke(bundle_dir: str) -> Dict[str, Any]:
-    """Load the overlay, run the golden input, compare with the golden output bit for bit."""
-    import numpy as np
-
-    b = _load(bundle_dir)
-    x, want = b.golden()
+    """Load the overlay and run its golden input: every output must match the golden output bit for bit."""
     t0 = time.perf_counter()
-    got = np.asarray(_dnnu(b).predict(x))
-    seconds = time.perf_counter() - t0
-    if got.shape != want.shape:
-        raise AgentError("SmokeMismatch", f"smoke test mismatch on {b.name}: output shape {list(got.shape)}, "
-                                          f"golden {list(want.shape)}")
-    diff = np.argwhere(got.astype(np.int64) != want.astype(np.int64))
-    if len(diff):
-        i = tuple(int(v) for v in diff[0])
-        raise AgentError("SmokeMismatch", f"smoke test mismatch on {b.name}: {len(diff)} of {want.size} outputs "
-                                          f"differ (first at {list(i)}: got {int(got[i])}, golden {int(want[i])})")
-    return {"name": b.name, "samples": int(want.shape[0]), "outputs": int(want.size), "match": True,
-            "seconds": round(seconds, 6)}
+    dnnu = _dnnu(bundle_dir)
+    try:
+        res = dnnu.smoke_test()
+    finally:
+        dnnu.close()
+    name = dnnu.bundle.name
+    outputs = res["samples"] * math.prod(dnnu.output_spec.shape)
+    if not res["ok"]:
+        raise AgentError("SmokeMismatch", f"smoke test mismatch on {name}: {res['mismatches']} of {outputs} outputs "
+                                          f"differ from the golden outputs ({res['samples']} samples)")
+    return {**res, "name": name, "outputs": outputs, "seconds": round(time.perf_counter() - t0, 3)}
 
 
 # --------------------------------------------------------------------------------- switching
@@ -242,6 +240,13 @@ def rollback(lay: Layout) -> Dict[str, Any]:
 
 
 def _prune(lay: Layout) -> None:
+    """Drop releases beyond the newest few (never current or previous), runtimes no kept release
+    uses, and temporaries an interrupted push left behind (hidden names, older than an hour)."""
+    for d in (lay.releases, lay.runtimes):
+        for tmp in _ls(d):
+            with contextlib.suppress(OSError):
+                if tmp.startswith(".") and time.time() - os.lstat(str(d / tmp)).st_mtime > STALE_S:
+                    shutil.rmtree(str(d / tmp))
     keep = {os.path.basename(t) for t in (_target(lay.current), _target(lay.previous)) if t}
     done = sorted(r for r in _ls(lay.releases) if not r.startswith("."))
     keep.update(done[-KEEP_RELEASES:])
@@ -255,10 +260,10 @@ def _prune(lay: Layout) -> None:
 
 
 # ------------------------------------------------------------------------- on the active overlay
-def _active_bundle(lay: Layout):
+def _active(lay: Layout) -> PurePosixPath:
     if not _target(lay.current):
         raise AgentError("NoActiveOverlay", f"no overlay is active under {lay.root} (push one first)")
-    return _load(str(lay.current / "bundle"))
+    return lay.current
 
 
 def _result_path(lay: Layout, what: str, ext: str) -> str:
@@ -268,34 +273,33 @@ def _result_path(lay: Layout, what: str, ext: str) -> str:
 
 
 def infer(lay: Layout, input_path: str) -> Dict[str, Any]:
-    """Run the active overlay on an .npy batch (integers as-is, floats quantized) → results/."""
+    """Run the active overlay on an .npy batch (N, L, C) or (N, L): floats are quantized,
+    integers used as they are. The logits are saved in results/ in the output container dtype."""
     import numpy as np
 
-    b = _active_bundle(lay)
-    x = np.load(input_path, allow_pickle=False)
-    spec = b.input
-    if x.ndim == len(spec.shape):
-        x = x[None]
-    if tuple(x.shape[1:]) != tuple(spec.shape):
-        raise AgentError("BadInput", f"{input_path}: samples of shape {list(x.shape[1:])}, "
-                                     f"overlay {b.name} takes {list(spec.shape)}")
-    x = spec.quantize(x) if np.issubdtype(x.dtype, np.floating) else x.astype(spec.np_dtype)
-    y = np.asarray(_dnnu(b).predict(x))
+    dnnu = _dnnu(str(_active(lay) / "bundle"))
+    try:
+        res = dnnu.predict(np.load(input_path, allow_pickle=False))
+    finally:
+        dnnu.close()
+    y = res.logits.astype(dnnu.output_spec.np_dtype)  # values fit: they came out of that container
     out = _result_path(lay, "infer", "npy")
     np.save(out, y)
-    return {"overlay": b.name, "output": out, "shape": list(y.shape), "dtype": str(y.dtype),
-            "classes": y.reshape(len(y), -1).argmax(axis=1).tolist()}
+    return {"overlay": dnnu.bundle.name, "simulated": dnnu.simulated, "output": out, "shape": list(y.shape),
+            "dtype": str(y.dtype), "classes": res.classes.tolist(),
+            "hw_us": [t.hw_ns / 1e3 for t in res.timings]}
 
 
-def benchmark(lay: Layout, batch: int, repeats: int) -> Dict[str, Any]:
-    """Time the active overlay (the runtime's benchmark) and keep the result in results/."""
-    b = _active_bundle(lay)
-    res = _dnnu(b).benchmark(batch=batch, repeats=repeats)
-    doc = {"overlay": b.name, "release": _release_info(lay.current),
-           "result": res if isinstance(res, dict) else getattr(res, "__dict__", str(res))}
+def benchmark(lay: Layout, n: int, batch: int) -> Dict[str, Any]:
+    """The runtime's benchmark of the active overlay; also kept in results/."""
+    dnnu = _dnnu(str(_active(lay) / "bundle"))
+    try:
+        doc = {"release": _release_info(lay.current), **dnnu.benchmark(n=n, batch=batch).to_dict()}
+    finally:
+        dnnu.close()
     out = _result_path(lay, "benchmark", "json")
     with open(out, "w") as f:
-        json.dump(doc, f, indent=1, default=str)
+        json.dump(doc, f, indent=1)
     return {"output": out, **doc}
 
 
@@ -317,8 +321,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("rollback")
     sub.add_parser("infer").add_argument("input")
     s = sub.add_parser("benchmark")
-    s.add_argument("--batch", type=int, default=1)
-    s.add_argument("--repeats", type=int, default=100)
+    s.add_argument("--n", type=int, default=1000, help="calls")
+    s.add_argument("--batch", type=int, default=1, help="samples per call")
     return p
 
 
@@ -331,7 +335,7 @@ def _dispatch(a: argparse.Namespace) -> Dict[str, Any]:
         "activate": lambda: activate(lay, a.bundle, a.runtime, a.origin),
         "rollback": lambda: rollback(lay),
         "infer": lambda: infer(lay, a.input),
-        "benchmark": lambda: benchmark(lay, a.batch, a.repeats),
+        "benchmark": lambda: benchmark(lay, a.n, a.batch),
     }
     return commands[a.command]()
 
@@ -341,7 +345,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = sys.stdout
     try:
         with contextlib.redirect_stdout(sys.stderr):  # library chatter must not corrupt the JSON line
-            result = {"ok": True, **_dispatch(args)}
+            result = {"ok": True, "result": _dispatch(args)}
         code = 0
     except AgentError as exc:
         result, code = {"ok": False, "kind": exc.kind, "error": str(exc)}, 2

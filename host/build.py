@@ -33,7 +33,6 @@ from .hlsgen import csim, toolchain
 
 OVERLAYS = REPO_ROOT / "overlays"
 TOOLS = ("vitis_hls", "vivado")
-SIM_LIBRARY = "libdnnu.so"
 Log = Callable[[str], None]
 
 
@@ -129,11 +128,12 @@ def build_sim(build_dir: Union[str, Path], out_root: Union[str, Path, None] = No
         raise SimMismatchError(f"{bdir}: C simulation differs from the golden model on golden sample {bad} "
                                f"({got[bad].tolist()} vs {gy[bad].tolist()}); no bundle written")
     dst = _prepare_bundle(Path(out_root) if out_root else OVERLAYS, name or f"{rec['name']}_sim")
-    shutil.copyfile(lib.path, dst / SIM_LIBRARY)
+    library = f"{dst.name}.so"  # pynq finds NAME.hwh next to the "bitfile" NAME.so (docs/CONTRACTS.md)
+    shutil.copyfile(lib.path, dst / library)
     write_hwh(dst / f"{dst.name}.hwh", dst.name, rec["part"], rec["clock_mhz"], rec["ip"]["name"], rec["ip"]["vlnv"],
               rec["registers"])
     manifest = _common(bdir, rec, dst)
-    manifest.update(kind="sim", sim={"library": SIM_LIBRARY, "symbol": rec["sim"]["symbol"]})
+    manifest.update(kind="sim", sim={"library": library, "symbol": rec["sim"]["symbol"]})
     write_manifest(dst, manifest)
     echo(f"sim overlay: {dst}")
     return dst

@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence
 
 from sustainml.host.cli import run
 
-COMMANDS: List[str] = ["boards", "push", "infer", "status", "pull", "rollback"]
+COMMANDS: List[str] = ["boards", "push", "infer", "status", "pull", "rollback", "measure"]
 PACKAGE = "sustainml.host.deploy.commands"
 
 

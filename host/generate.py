@@ -31,6 +31,7 @@ import yaml
 from sustainml import REPO_ROOT
 from sustainml.nas import accumulators, golden
 from sustainml.nas.catalogue import Board, get_board
+from sustainml.nas.cost_sources import resolve
 from sustainml.nas.costmodel import features
 from sustainml.nas.folding import Folding, fold
 from sustainml.nas.quantized import QuantizedModel
@@ -175,20 +176,19 @@ def _io(model: QuantizedModel) -> Dict[str, Any]:
                        "frac": int(model.output_frac)}}
 
 
-def _model_doc(model: QuantizedModel) -> Dict[str, Any]:
-    return {"topology": model.topology.to_dict(),
-            "quantization": {"input_frac": int(model.input_frac), "stages": [s.to_dict() for s in model.stages]}}
-
-
 def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str = "pynq-z2",
              objective: str = "latency", target_fps: Optional[float] = None, clock_mhz: Optional[float] = None,
              calibration: Union[str, Path, np.ndarray, None] = None, calibration_limit: Optional[int] = None,
              margin_bits: int = 1, name: Optional[str] = None, golden_inputs: Optional[np.ndarray] = None,
-             model: Optional[QuantizedModel] = None, keep_acc_bits: bool = False) -> Generated:
+             model: Optional[QuantizedModel] = None, keep_acc_bits: bool = False,
+             cost_model: Union[str, Path, None] = None) -> Generated:
     """Generate the project (see module docstring). ``model`` skips loading ``model_dir``;
     ``keep_acc_bits`` keeps the model's accumulator widths (an error if the calibration data
-    overflows any of them) instead of narrowing them to the profile."""
+    overflows any of them) instead of narrowing them to the profile. ``cost_model`` is an explicit
+    coefficients file; by default refined coefficients are used when present, else the prior
+    (nas/cost_sources.py)."""
     b = get_board(board)
+    cost = resolve(b, cost_model)
     src = Path(model_dir)
     m = model if model is not None else QuantizedModel.load(src)
     if clock_mhz is not None and not clock_mhz > 0:
@@ -203,7 +203,7 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     else:
         acc_rows = accumulators.profile(m, x_cal, margin_bits)
         m = accumulators.apply(m, acc_rows)
-    folding = fold(m.stages, b, objective, target_fps, clock_mhz=clock)
+    folding = fold(m.stages, b, objective, target_fps, coeffs=cost.coeffs, clock_mhz=clock)
     m = dataclasses.replace(m, stages=folding.stages)
     overlay = name or m.topology.name
     out = Path(out_dir)
@@ -241,11 +241,11 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     tcl.write_scripts(out, m.topology.name, overlay, b, clock)
 
     est = folding.estimate
-    estimates = est.to_dict()
+    estimates = {**est.to_dict(), "coefficients": _describe_cost(cost)}
     record: Dict[str, Any] = {
         "format": BUILD_FORMAT, "name": overlay, "model": m.topology.name, "board": b.name, "part": b.part,
         "ps": b.ps, "clock_mhz": clock, "objective": folding.objective, "target_fps": target_fps,
-        "coefficients": f"nas/cost_coefficients/{b.name}.yaml ({_coeff_source(b)})",
+        "coefficients": _describe_cost(cost),
         "ip": {"name": tcl.IP_NAME, "vlnv": tcl.VLNV, "top": tcl.TOP}, "registers": dict(REGISTERS),
         "io": io, "sim": {"symbol": CSIM_SYMBOL},
         "golden": {"input": "golden/golden_input.npy", "output": "golden/golden_output.npy", "samples": len(gx_c)},
@@ -261,9 +261,14 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     return Generated(out, m, b, folding, acc_rows, record)
 
 
-def _coeff_source(board: Board) -> str:
-    from sustainml.nas.costmodel import load_coefficients
-    return load_coefficients(board).source
+def _describe_cost(cost) -> str:
+    """Which coefficients were used, with paths inside the repository made relative (so the
+    same inputs give the same report on every machine)."""
+    try:
+        shown = cost.path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        shown = str(cost.path)
+    return f"{shown} ({cost.kind}, source: {cost.coeffs.source or 'unspecified'})"
 
 
 def _describe(calibration: Any, model: QuantizedModel) -> str:
@@ -287,6 +292,7 @@ def load_record(build_dir: Union[str, Path]) -> Dict[str, Any]:
 
 def model_doc(model: QuantizedModel) -> Dict[str, Any]:
     """The manifest's ``model`` section (topology + quantization as in model.yaml)."""
-    return _model_doc(model)
+    return {"topology": model.topology.to_dict(),
+            "quantization": {"input_frac": int(model.input_frac), "stages": [s.to_dict() for s in model.stages]}}
 
 

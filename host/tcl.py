@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Dict, Mapping
 
-from sustainml.board.bundle import DEFAULT_REGISTERS
 from sustainml.board.sim.hwh import PS_INSTANCE, dnnu_base_address
 from sustainml.nas.catalogue import Board
 
@@ -93,5 +92,3 @@ def write_scripts(build_dir: Path, model_name: str, overlay_name: str, board: Bo
     out["vivado"].write_text(vivado_script(overlay_name, board, clock_mhz))
     return out
 
-
-REGISTERS = dict(DEFAULT_REGISTERS)

@@ -33,10 +33,10 @@ loop named below is the template's; a pipelined loop of N trips and depth D take
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -52,6 +52,15 @@ POWER_TERMS = ("static_w", "dsp_w", "lut_w", "ff_w", "bram_w")
 LUT_TERMS = ("lut_base", "lut_stage", "lut_mult_bit2", "lut_add_bit", "lut_lane_bit", "lut_rom_col", "lut_buffer_bit")
 FF_TERMS = ("ff_base", "ff_stage", "ff_add_bit", "ff_lane_bit", "ff_buffer_bit")
 STRUCT_TERMS = ("dsp_min_product_bits", "bram_min_bits", "depth_compute", "depth_pool", "depth_dma", "step_cycles")
+STAGE_KINDS = ("conv1d", "dwconv1d", "pwconv1d", "dense", "maxpool1d", "avgpool1d", "gap1d")
+#: Optional latency coefficients fitted from measurements (``sustainml refine``); a file without
+#: them gets these defaults, which leave the template cycle counts exactly as they are. A stage's
+#: interval becomes ``ii_<kind> * trips + loop_scale * (template interval - trips) + stage_cycles``
+#: (``trips``: fold-loop iterations per sample; fill and drain scale with it), and ``serial`` is
+#: the share by which one sample's latency moves from the overlapped dataflow pipeline (0) to
+#: the stages running one after another (1).
+LATENCY_REFINEMENT: Dict[str, float] = {**{f"ii_{k}": 1.0 for k in STAGE_KINDS}, "loop_scale": 1.0,
+                                        "stage_cycles": 0.0, "serial": 0.0}
 
 
 class CostModelError(SustainmlError, ValueError):
@@ -106,15 +115,19 @@ class Coefficients:
         return p
 
 
-def _group(doc: Mapping[str, Any], name: str, terms: Sequence[str], where: str) -> Tuple[Tuple[str, float], ...]:
+def _group(doc: Mapping[str, Any], name: str, terms: Sequence[str], where: str,
+           optional: Optional[Mapping[str, float]] = None) -> Tuple[Tuple[str, float], ...]:
     g = doc.get(name)
     if not isinstance(g, Mapping):
         raise CostModelError(f"{where}: missing mapping {name!r}")
     missing = [t for t in terms if t not in g]
     if missing:
         raise CostModelError(f"{where}: {name} lacks {missing}")
+    unknown = sorted(set(g) - set(terms) - set(optional or {}))
+    if optional is not None and unknown:
+        raise CostModelError(f"{where}: {name} has unknown coefficient(s) {unknown}")
     try:
-        return tuple((t, float(g[t])) for t in terms)
+        return tuple((t, float(g[t])) for t in terms) + tuple((t, float(g.get(t, d))) for t, d in (optional or {}).items())
     except (TypeError, ValueError):
         raise CostModelError(f"{where}: {name} values must be numbers") from None
 
@@ -123,7 +136,7 @@ def _coeffs_from_dict(doc: Any, where: str) -> Coefficients:
     if not isinstance(doc, Mapping):
         raise CostModelError(f"{where}: expected a mapping")
     return Coefficients(board=str(doc.get("board", "")), source=str(doc.get("source", "")),
-                        latency=_group(doc, "latency", LATENCY_TERMS, where),
+                        latency=_group(doc, "latency", LATENCY_TERMS, where, LATENCY_REFINEMENT),
                         power=_group(doc, "power", POWER_TERMS, where), ps_w=float(doc.get("ps_w", 0.0)),
                         lut=_group(doc, "lut", LUT_TERMS, where), ff=_group(doc, "ff", FF_TERMS, where),
                         structure=_group(doc, "structure", STRUCT_TERMS, where))
@@ -207,6 +220,19 @@ class StageCost:
     ff: float
     lut_x: Dict[str, float] = field(default_factory=dict, repr=False)
     ff_x: Dict[str, float] = field(default_factory=dict, repr=False)
+    trips: int = 0  # fold-loop iterations per sample (the part of the interval that scales with ii)
+
+
+def _refined_timing(kind: str, interval: int, fill: int, drain: int, trips: int,
+                    coeffs: Coefficients) -> Tuple[float, float, float]:
+    """Interval, fill and drain with the measured latency coefficients (see LATENCY_REFINEMENT)."""
+    lat = coeffs.table("latency")
+    ii, scale, extra = lat[f"ii_{kind}"], lat["loop_scale"], lat["stage_cycles"]
+    if ii == 1.0 and scale == 1.0 and extra == 0.0:
+        return interval, fill, drain  # the template's own integer cycle counts
+    new = ii * trips + scale * (interval - trips) + extra
+    r = new / interval if interval else 1.0
+    return new, fill * r, drain * r
 
 
 def _bram_width(depth: int) -> int:
@@ -309,8 +335,11 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     lut_c, ff_c = coeffs.table("lut"), coeffs.table("ff")
     lut = sum(lut_c[t] * v for t, v in lut_x.items() if v)
     ff = sum(ff_c[t] * v for t, v in ff_x.items() if v)
+    trips = folds * (stage.out_len if kind in ("conv1d", "dwconv1d", "maxpool1d", "avgpool1d")
+                     else stage.in_len if kind == "pwconv1d" else 1)
+    interval, fill, drain = _refined_timing(kind, interval, fill, drain, trips, coeffs)
     return StageCost(index, kind, pe, simd, kp, folds, interval, fill, drain, mults, dsp, bram18, lut, ff,
-                     lut_x, ff_x)
+                     lut_x, ff_x, trips)
 
 
 # ---------------------------------------------------------------------------------- whole design
@@ -395,6 +424,9 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     if io_out > worst:
         worst, where = io_out, "dma out"
     t_last += io_out + dma
+    serial = coeffs.table("latency")["serial"]
+    if serial:  # measured: stages of one sample overlap less than the ideal dataflow pipeline
+        t_last += serial * (2 * dma + io_in + sum(c.interval for c in costs) + io_out - t_last)
     cycles = t_last + (batch - 1) * worst
     b_in, b_out = _io_bytes(stages)
     dma_bytes = batch * (b_in + b_out)
@@ -421,7 +453,7 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     res = board.budget
     util = {"lut": lut / res["lut"], "ff": ff / res["ff"], "bram36": bram18 / 2.0 / max(res["bram36"], 1),
             "dsp": dsp / max(res["dsp"], 1)}
-    fits = all(v <= 1.0 for v in util.values()) and (dsp == 0 or res["dsp"] > 0)
+    fits = all(v <= 1.0 for v in util.values())
     return Estimate(board.name, f_mhz, batch, list(costs), io_in, io_out, worst, where, cycles, dma_bytes, dsp,
                     bram18, lut, ff, latency_s, 1.0 / per_inf_s, power, power["pl"] * per_inf_s,
                     (power["pl"] + coeffs.ps_w) * per_inf_s, util, fits, lut_x, ff_x)

@@ -178,14 +178,11 @@ def fold(stages: Sequence[Stage], board: Union[str, Board] = "pynq-z2", objectiv
             raise FoldingError(f"cannot reach {target_fps:g} fps on {f.board.name} at {f.clock_mhz:g} MHz: needs "
                                f"<= {limit} cycles per sample, the best within the budget is {best} cycles "
                                f"({f.clock_mhz * 1e6 / best:.1f} fps)")
-        interval = max(c.interval for c in choice)
-        interval = max(interval, f.io_floor)
         objective = f"target_fps={target_fps:g}"
     elif objective == "latency":
-        interval, choice = f.min_interval()
+        _, choice = f.min_interval()
     elif objective == "dsp":
-        interval = f.intervals[-1]
-        choice = f.cheapest(interval)
+        choice = f.cheapest(f.intervals[-1])
         if choice is None:
             raise FoldingError(f._short())
     else:
@@ -195,7 +192,7 @@ def fold(stages: Sequence[Stage], board: Union[str, Board] = "pynq-z2", objectiv
             sel = f.cheapest(t)
             if sel is not None:
                 scored.append((f.estimate(sel).energy_j, t, sel))
-        _, interval, choice = min(scored, key=lambda s: (s[0], s[1]))
+        choice = min(scored, key=lambda s: (s[0], s[1]))[2]
     new = [dataclasses.replace(s, pe=c.pe, simd=c.simd, kp=c.kp) for s, c in zip(stages, choice)]
     est = f.estimate(choice)
     return Folding(new, est.interval, objective, est, f.floor)

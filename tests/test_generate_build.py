@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from random_models import random_model
+from sustainml.board import sim
 from sustainml.board.bundle import BundleError, load_bundle
+from sustainml.board.dnnu import Dnnu
 from sustainml.host import tcl
 from sustainml.host.build import ToolFailedError, ToolsMissingError, build, missing_tools, run_tool
 from sustainml.host.cli import main
@@ -81,7 +83,8 @@ def test_project_is_deterministic_and_uses_the_board(tmp_path, small_model_dir, 
     config = ta["hls/src/config.h"].decode()
     for s in a.model.stages:  # the chosen unrolling and accumulator widths reach the HLS configuration
         if s.is_compute:
-            assert f"ACC_BITS = {s.acc_bits}" in config
+            assert f"ACC_BITS = {s.acc_bits};" in config
+        assert f"PE = {s.pe}, SIMD = {s.simd}, KP = {s.kp};" in config
     report = ta["report.md"].decode()
     assert "| stage | layer | kind | pe | simd | kp |" in report and "chosen bits" in report
     assert a.folding.estimate.board == "zcu104" and a.folding.estimate.clock_mhz == 150
@@ -99,11 +102,20 @@ def test_sim_overlay_equals_golden_and_verifies(tmp_path, small_model_dir, small
     assert m["registers"]["batch"] == 0x28 and m["ip"]["vlnv"] == tcl.VLNV
     assert m["estimates"]["interval_cycles"] == g.folding.estimate.interval
     assert m["model"]["quantization"]["stages"] == [s.to_dict() for s in g.model.stages]
-    assert {"libdnnu.so", "small_sim.hwh", "golden_input.npy", "golden_output.npy", "model.yaml"} <= set(m["files"])
+    assert {"small_sim.so", "small_sim.hwh", "golden_input.npy", "golden_output.npy", "model.yaml"} <= set(m["files"])
     x = g.model.quantize_input(np.random.default_rng(5).normal(size=(200, 32, 1)))
     assert np.array_equal(csim.run_dnnu(b.bitfile, m["io"], x), golden.run(g.model, x))
     gx, gy = b.golden()
     assert np.array_equal(golden.run(g.model, gx), gy)
+    # the board runtime runs it on the simulated board behind the DNNU's registers
+    sim.activate("pynq-z2")
+    try:
+        dnnu = Dnnu.load(b.path, max_batch=64)
+        assert dnnu.smoke_test()["ok"]
+        xf = np.random.default_rng(6).normal(size=(100, 32, 1))
+        assert np.array_equal(dnnu.predict(xf).logits, golden.run(g.model, g.model.quantize_input(xf)))
+    finally:
+        sim.deactivate()
     # tampering is caught by the bundle check
     (b.path / "golden_output.npy").write_bytes(b"x")
     with pytest.raises(BundleError, match="sha256"):

@@ -41,7 +41,7 @@ def test_modules_match_golden(cases):
 def _fixed(kind: str, rng: np.random.Generator):
     """One mid-size stage of ``kind`` (signed 6-bit in, ReLU 5-bit out, narrow accumulator)."""
     geo = {"conv1d": dict(in_len=9, in_ch=4, out_len=5, out_ch=6, kernel=3, stride=2, padding=1),
-           "dwconv1d": dict(in_len=9, in_ch=6, out_len=9, out_ch=6, kernel=4, stride=1, padding=2),
+           "dwconv1d": dict(in_len=9, in_ch=6, out_len=10, out_ch=6, kernel=4, stride=1, padding=2),
            "pwconv1d": dict(in_len=5, in_ch=4, out_len=5, out_ch=6),
            "dense": dict(in_len=3, in_ch=4, out_len=1, out_ch=6),
            "maxpool1d": dict(in_len=9, in_ch=6, out_len=4, out_ch=6, kernel=3, stride=2),
@@ -114,4 +114,11 @@ def test_weight_outside_its_width_is_rejected():
     w = w.copy()
     w[2, 1] = 8  # 4-bit weights hold -8..7
     with pytest.raises(HlsGenError, match=r"weight 8 does not fit w_bits=4"):
+        compile_stages([StageCase(stage, w, b)])
+
+
+def test_inconsistent_geometry_is_rejected():
+    stage, w, b = _fixed("dwconv1d", np.random.default_rng(0))
+    stage.out_len = 9  # (9 + 2*2 - 4) // 1 + 1 = 10
+    with pytest.raises(HlsGenError, match=r"output \(len, ch\)=\(9, 6\) but the module makes \(10, 6\)"):
         compile_stages([StageCase(stage, w, b)])

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin-bits", type=int, default=1, help="accumulator headroom over the profiled range (default: 1)")
     p.add_argument("--keep-acc-bits", action="store_true",
                    help="keep the model's accumulator widths (refused if the calibration data overflows one)")
+    p.add_argument("--cost-model", type=Path, default=None,
+                   help="cost-model coefficients file (default: refined coefficients if present, else the prior)")
     p.add_argument("--name", default=None, help="overlay name (default: the model's topology name)")
     p.add_argument("--out", type=Path, required=True, help="project directory to write")
     p.set_defaults(func=run)
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     g = generate(args.model_dir, args.out, board=args.board, objective=args.objective, target_fps=args.target_fps,
                  clock_mhz=args.clock, calibration=args.calibration, margin_bits=args.margin_bits, name=args.name,
-                 keep_acc_bits=args.keep_acc_bits)
+                 keep_acc_bits=args.keep_acc_bits, cost_model=args.cost_model)
     est = g.folding.estimate
     table(f"{g.record['name']} on {g.board.name} ({g.board.part}, {g.record['clock_mhz']:g} MHz), {g.folding.objective}",
           ["stage", "kind", "pe", "simd", "kp", "cycles", "DSP", "acc bits"],

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     table(f"Pareto set: {len(result.table)} of {result.evaluations} trained candidates "
           f"({result.elapsed_s / 60:.1f} min, cost model {result.cheap_ms:.3f} ms per candidate)",
-          result.columns, result.table)
+          result.columns[:-1], [row[:-1] for row in result.table])  # architectures: see pareto.md
     console.print(f"cost model: {result.cost_model}")
     console.print(f"Pareto set: {args.out}/pareto/  table: {args.out}/pareto.md  plot: {args.out}/front.png")
     return 0

@@ -1,12 +1,14 @@
 """Per-board actions on an open :class:`Remote` (push has its own module): infer, pull, rollback."""
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 from typing import Any, Dict, List
 
 import numpy as np
 
+from .errors import DeployError
 from .remote import Remote
 
 
@@ -18,7 +20,9 @@ def infer(remote: Remote, input_npy: Path, out_npy: Path) -> Dict[str, Any]:
         remote.put(input_npy, stage / "input.npy")
         res = remote.agent("infer", stage / "input.npy", doing="running inference")
     finally:
-        remote.sh(["rm", "-rf", "--", stage], "removing the staging directory", check=False)
+        if remote.conn.is_connected:
+            with contextlib.suppress(DeployError):  # never hide the error that got us here
+                remote.sh(["rm", "-rf", "--", stage], "removing the staging directory", check=False)
     out_npy.parent.mkdir(parents=True, exist_ok=True)
     remote.get(res["output"], out_npy)
     return {**res, "local": str(out_npy), "outputs": np.load(out_npy)}

@@ -33,13 +33,11 @@ class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
             raise UnknownHostKey(
                 f"{self.board}: host key {key.get_name()} {key.fingerprint} is not in {self.known_hosts}; "
                 "check that fingerprint on the board, then rerun with --accept-new-host-key")
+        # Append one line: rewriting the file would drop what paramiko does not parse (@cert-authority).
         with _KNOWN_HOSTS_LOCK:  # several boards may be first contacted concurrently
-            keys = paramiko.HostKeys()
-            if self.known_hosts.is_file():
-                keys.load(str(self.known_hosts))
-            keys.add(hostname, key.get_name(), key)
             self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-            keys.save(str(self.known_hosts))
+            with open(self.known_hosts, "a") as f:
+                f.write(paramiko.hostkeys.HostKeyEntry([hostname], key).to_line())
         client.get_host_keys().add(hostname, key.get_name(), key)
 
 
@@ -53,7 +51,12 @@ def connect(board: BoardEntry, known_hosts: Path, accept_new_host_key: bool = Fa
                         "look_for_keys": False, "banner_timeout": timeout, "auth_timeout": timeout,
                         "channel_timeout": timeout})
     if known_hosts.is_file():
-        conn.client.load_host_keys(str(known_hosts))
+        try:
+            conn.client.load_host_keys(str(known_hosts))
+        except paramiko.hostkeys.InvalidHostKey as exc:
+            raise DeployError(f"{known_hosts}: unreadable line {exc.line.strip()[:60]!r} (paramiko does not support "
+                              "@cert-authority / @revoked markers); give sustainml its own file with "
+                              "--known-hosts or 'known_hosts:' in the inventory") from None
     conn.client.set_missing_host_key_policy(KnownHostsPolicy(board, known_hosts, accept_new_host_key))
     try:
         conn.open()
@@ -84,8 +87,9 @@ def raise_connect_error(board: BoardEntry, known_hosts: Path, exc: BaseException
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         why = sorted({(e.strerror or str(e)).lower() for e in exc.errors.values()})
         raise Unreachable(f"{board}: host unreachable: {', '.join(why)} (port {board.port})") from None
-    if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
-        raise Unreachable(f"{board}: host unreachable: no SSH banner within {t:g} s "
+    # No banner: the banner timeout, or the handshake deadline passing first ("No existing session").
+    if isinstance(exc, paramiko.SSHException) and ("banner" in str(exc) or "No existing session" in str(exc)):
+        raise Unreachable(f"{board}: host unreachable: no SSH handshake within {t:g} s "
                           f"(is port {board.port} an SSH server?)") from None
     if isinstance(exc, OSError):
         raise Unreachable(f"{board}: host unreachable: {exc.strerror or exc}") from None

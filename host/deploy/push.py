@@ -18,6 +18,7 @@ when the session is still up, and by a later push once it is an hour old otherwi
 """
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import platform
@@ -29,7 +30,7 @@ from sustainml.board.bundle import Bundle, BundleError, check_part, load_bundle
 from sustainml.board.errors import BoardError
 from sustainml.board.identity import lookup
 
-from .errors import DiskFull, PartMismatch, RemotePythonError
+from .errors import DeployError, DiskFull, PartMismatch, RemotePythonError
 from .fleet import Outcome, for_each, session
 from .inventory import BoardEntry
 from .remote import Remote
@@ -37,8 +38,8 @@ from .runtime_wheel import RuntimeWheel
 
 STALE_STAGING_S = 3600
 MIN_PYTHON = (3, 8)
-#: Unpacked + pip's temporary copy, relative to the wheel's size.
-RUNTIME_SPACE_FACTOR = 4
+#: Installed size (sources + bytecode) plus pip's temporary copy, relative to the wheel's size.
+RUNTIME_SPACE_FACTOR = 12
 _RENAME = "import os, sys; os.rename(sys.argv[1], sys.argv[2])"
 
 Step = Callable[[BoardEntry, str], None]
@@ -128,7 +129,8 @@ def push_one(remote: Remote, bundle: Bundle, wheel: RuntimeWheel, step: Step) ->
                            doing="activating the overlay")
     finally:
         if remote.conn.is_connected:
-            remote.sh(["rm", "-rf", "--", stage], "removing the staging directory", check=False)
+            with contextlib.suppress(DeployError):  # never hide the error that got us here
+                remote.sh(["rm", "-rf", "--", stage], "removing the staging directory", check=False)
     step(board, "done")
     return {"release": act["active"], "previous": act["previous"], "smoke": smoke, "runtime": wheel.id,
             "installed_runtime": not have_runtime}

@@ -3,12 +3,11 @@
 Every remote command is an argv list; each word goes through :func:`shlex.quote`, so no
 user-controlled string (paths, bundle names, board fields) is ever interpreted by the shell.
 Agent calls run ``python -m sustainml.board.agent`` from a runtime directory put on
-PYTHONPATH; :meth:`Remote.info` feeds the agent's source on stdin instead, so it also works on
-a board with nothing installed.
+PYTHONPATH; :meth:`Remote.info` passes the agent's source with ``python -c`` instead, so it
+also works on a board with nothing installed.
 """
 from __future__ import annotations
 
-import io
 import json
 import shlex
 from pathlib import Path, PurePosixPath
@@ -49,12 +48,11 @@ class Remote:
 
     # ------------------------------------------------------------------ commands
     def sh(self, argv: Sequence[Union[str, PurePosixPath]], doing: str, env: Optional[Mapping[str, str]] = None,
-           stdin: Optional[str] = None, timeout: float = COMMAND_TIMEOUT, check: bool = True):
+           timeout: float = COMMAND_TIMEOUT, check: bool = True):
         """Run ``argv`` on the board; a non-zero exit raises unless ``check`` is false."""
         cmd = command(argv, env)
         try:
-            res = self.conn.run(cmd, hide=True, warn=True, timeout=timeout,
-                                in_stream=io.StringIO(stdin) if stdin is not None else False)
+            res = self.conn.run(cmd, hide=True, warn=True, timeout=timeout, in_stream=False)
         except CommandTimedOut:
             raise DeployError(f"{self.board}: timed out after {timeout:g} s while {doing}") from None
         except _LINK_ERRORS as exc:
@@ -73,12 +71,15 @@ class Remote:
         try:
             doc = json.loads(lines[-1])
         except (IndexError, ValueError):
+            if "No module named 'sustainml'" in res.stderr or "module specification for 'sustainml" in res.stderr:
+                raise RemoteCommandFailed(f"{self.board}: {doing} failed: no runtime under {self.board.root} "
+                                          "(nothing deployed yet: push an overlay first)") from None
             raise RemoteCommandFailed(f"{self.board}: {doing} failed (exit {res.exited}): "
                                       f"{_last_line(res.stderr) or 'no output'}") from None
-        if not doc.pop("ok", False):
+        if not doc.get("ok"):
             cls = AGENT_ERRORS.get(doc.get("kind", ""), RemoteCommandFailed)
             raise cls(f"{self.board}: {doc.get('error', 'failed')}")
-        return doc
+        return doc["result"]
 
     def agent(self, *args: Union[str, PurePosixPath], runtime: Optional[PurePosixPath] = None,
               doing: str = "", timeout: float = COMMAND_TIMEOUT) -> Dict[str, Any]:
@@ -91,10 +92,10 @@ class Remote:
         return self._json(res, doing or f"agent {args[0]}")
 
     def info(self) -> Dict[str, Any]:
-        """The agent's ``info`` run from source on stdin (standard library only on the board)."""
+        """The agent's ``info``, its source passed with ``-c`` (standard library only on the board)."""
         source = Path(agent_module.__file__).read_text()
-        res = self.sh([self.board.python, "-", "--root", self.layout.root, "info"], "reading board info",
-                      stdin=source, check=False)
+        res = self.sh([self.board.python, "-c", source, "--root", self.layout.root, "info"], "reading board info",
+                      check=False)
         return self._json(res, "reading board info")
 
     # ------------------------------------------------------------------ files

@@ -38,6 +38,7 @@ def check_stage(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray], 
     for name in ("in_bits", "out_bits") + (("w_bits",) if stage.is_compute else ()):
         if getattr(stage, name) not in LEGAL_BITS:
             raise HlsGenError(f"{where} ({stage.kind}): {name}={getattr(stage, name)} is not a legal width (2..8 or 16)")
+    _check_geometry(stage, where)
     try:
         check_unrolling(stage, where)
     except CostModelError as exc:
@@ -60,6 +61,35 @@ def check_stage(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray], 
         raise HlsGenError(f"{where} ({stage.kind}): weight {bad} does not fit w_bits={stage.w_bits} ({lo}..{hi})")
     if b is not None and tuple(np.shape(b)) != (stage.out_ch,):
         raise HlsGenError(f"{where} ({stage.kind}): biases have shape {tuple(np.shape(b))}, expected ({stage.out_ch},)")
+
+
+def expected_geometry(stage: Stage) -> Tuple[int, int]:
+    """(out_len, out_ch) the module produces for the stage's input and window."""
+    k = stage.kind
+    if k in ("conv1d", "dwconv1d"):
+        out_len = (stage.in_len + 2 * stage.padding - stage.kernel) // stage.stride + 1
+        return out_len, stage.in_ch if k == "dwconv1d" else stage.out_ch
+    if k in ("maxpool1d", "avgpool1d"):
+        return (stage.in_len - stage.kernel) // stage.stride + 1, stage.in_ch
+    if k == "pwconv1d":
+        return stage.in_len, stage.out_ch
+    return 1, stage.in_ch if k == "gap1d" else stage.out_ch
+
+
+def _check_geometry(stage: Stage, where: str) -> None:
+    dims = dict(in_len=stage.in_len, in_ch=stage.in_ch, out_ch=stage.out_ch, kernel=stage.kernel, stride=stage.stride)
+    for name, v in dims.items():
+        if v < 1:
+            raise HlsGenError(f"{where} ({stage.kind}): {name}={v} must be positive")
+    windowed = stage.kind in ("conv1d", "dwconv1d", "maxpool1d", "avgpool1d")
+    pad = stage.padding if stage.kind in ("conv1d", "dwconv1d") else 0
+    if stage.padding != pad or stage.padding < 0:
+        raise HlsGenError(f"{where} ({stage.kind}): padding={stage.padding} is not supported (conv stages only, >= 0)")
+    if windowed and stage.kernel > stage.in_len + 2 * pad:
+        raise HlsGenError(f"{where} ({stage.kind}): kernel={stage.kernel} is longer than the padded input ({stage.in_len + 2 * pad})")
+    want = expected_geometry(stage)
+    if (stage.out_len, stage.out_ch) != want:
+        raise HlsGenError(f"{where} ({stage.kind}): output (len, ch)=({stage.out_len}, {stage.out_ch}) but the module makes {want}")
 
 
 def wrap_int(v: int, bits: int) -> int:

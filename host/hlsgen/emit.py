@@ -32,8 +32,8 @@ FILES = ("config.h", "weights.h", "dnnu.cpp")
 #: s_axilite register map of the top (docs/CONTRACTS.md); pointers are 64-bit (low word first).
 REGISTERS: Dict[str, int] = {"ap_ctrl": 0x00, "gie": 0x04, "ier": 0x08, "isr": 0x0C,
                              "in_addr": 0x10, "out_addr": 0x1C, "batch": 0x28}
-#: Burst length (beats) of the m_axi ports; AXI3 (Zynq-7000 HP ports) allows at most 16 per
-#: transaction, Vitis HLS splits longer requests.
+#: Burst length (beats) requested on the m_axi ports (Vitis HLS emits AXI4; on Zynq-7000 the
+#: interconnect's protocol converter splits bursts for the AXI3 HP ports).
 MAX_BURST = 64
 #: Batch size the m_axi ``depth`` (C/RTL co-simulation only) is sized for.
 COSIM_BATCH = 4

@@ -5,8 +5,8 @@ cheap constraints, training schedule, executor and journal), so a benchmark comp
 how candidates are chosen. Random search samples the space uniformly and trains what passes
 screening. NSGA-II (``optuna.samplers.NSGAIISampler``) sees the space as the fixed-length
 categorical encoding :meth:`SearchSpace.params`; candidates that fail the cheap constraints
-are told to Optuna as constraint violations without training, invalid ones as failed trials,
-so only trained candidates count against the budget.
+are told to Optuna as constraint violations (``Trial.set_constraint``) without training,
+invalid ones as failed trials, so only trained candidates count against the budget.
 """
 from __future__ import annotations
 
@@ -60,8 +60,7 @@ class NSGA2:
             raise JournalError(f"{r.journal.path}: the NSGA-II baseline keeps its population in memory and cannot resume")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         objectives = list(req.objectives)
-        sampler = optuna.samplers.NSGAIISampler(population_size=max(4, req.budget.initial), seed=req.seed,
-                                                constraints_func=lambda t: t.user_attrs.get("violation", [0.0]))
+        sampler = optuna.samplers.NSGAIISampler(population_size=max(4, req.budget.initial), seed=req.seed)
         study = optuna.create_study(directions=["maximize" if METRICS[o].goal == "max" else "minimize"
                                                 for o in objectives], sampler=sampler)
         dists = {k: CategoricalDistribution(list(v)) for k, v in req.space.params().items()}
@@ -82,11 +81,11 @@ class NSGA2:
                     batch.append((trial, s))
                     seen.add(g.key())
                 elif s.status == "duplicate" and g.key() in known:
-                    trial.set_user_attr("violation", known[g.key()][1])
+                    trial.set_constraint("violation", known[g.key()][1])
                     study.tell(trial, known[g.key()][0])
                 elif s.status == "infeasible":
                     values = [0.0 if o == "accuracy" else s.cheap[o] for o in objectives]
-                    trial.set_user_attr("violation", [1.0])
+                    trial.set_constraint("violation", 1.0)
                     study.tell(trial, values)
                 else:
                     study.tell(trial, state=TrialState.FAIL)
@@ -103,9 +102,9 @@ class NSGA2:
                     study.tell(trial, state=TrialState.FAIL)
                     continue
                 values = [x.values[o] for o in objectives]
-                violation = [max(0.0, req.min_accuracy - x.values["accuracy"])]
+                violation = max(0.0, req.min_accuracy - x.values["accuracy"])
                 known[x.key] = (values, violation)
-                trial.set_user_attr("violation", violation)
+                trial.set_constraint("violation", violation)
                 study.tell(trial, values)
             r.save_elapsed()
             r.observer("front", {"generation": gen, "front": r.front()})

@@ -10,7 +10,7 @@ inversely proportional to this density, so the sparse regions of the front get e
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from optuna._hypervolume import compute_hypervolume  # exact (WFG); optuna's own HV indicator
@@ -74,10 +74,3 @@ def hypervolume(loss: np.ndarray, reference: Sequence[float]) -> float:
         return 0.0
     return float(compute_hypervolume(pts, ref))
 
-
-def front_indices(records: Sequence[Mapping[str, float]], objectives: Sequence[str]) -> Dict[int, bool]:
-    """Index → on the front, for ``records`` over ``objectives``."""
-    if not records:
-        return {}
-    mask = nondominated(losses(records, objectives))
-    return {i: bool(m) for i, m in enumerate(mask)}

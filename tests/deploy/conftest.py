@@ -8,6 +8,7 @@ from __future__ import annotations
 import site
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from deploy_helpers import build_small_sim_bundle, derive_bundle
 from loopback_sshd import LoopbackSshd, find_sshd, keygen
 
 
@@ -111,3 +113,49 @@ def inventory(make_inventory):
 
     return load_inventory(make_inventory())
 
+
+
+@pytest.fixture(scope="session")
+def sim_bundle(request, tmp_path_factory) -> Path:
+    """A real sim overlay bundle (C-sim library + hwh + golden vectors): the session's
+    ``reference_bundle`` when tests/conftest.py provides one, else a small generated model."""
+    try:
+        return Path(request.getfixturevalue("reference_bundle"))
+    except pytest.FixtureLookupError:
+        return build_small_sim_bundle(tmp_path_factory.mktemp("small-overlay"))
+
+
+@pytest.fixture(scope="session")
+def variant(sim_bundle, tmp_path_factory) -> Callable[..., Path]:
+    """``variant(tag, extra={file: bytes}, golden_delta=0)``: a copy of the sim bundle with extra
+    files and/or a golden output changed by ``golden_delta`` at one position, re-manifested."""
+
+    def make(tag: str, extra: Optional[Dict[str, bytes]] = None, golden_delta: int = 0) -> Path:
+        return derive_bundle(sim_bundle, tmp_path_factory.mktemp(tag) / sim_bundle.name, extra, golden_delta)
+
+    return make
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the `board` tests run: an inventory, one of its boards, and a bundle for its part."""
+
+    inventory: Path
+    board: str
+    bundle: Path
+    real: bool
+
+
+@pytest.fixture
+def target(request, make_inventory, sim_bundle) -> Target:
+    """``--board NAME`` (with --board-inventory / $SUSTAINML_BOARDS and --board-bundle): that real
+    board; otherwise the loopback sim board sim-a with the session's sim bundle."""
+    name = request.config.getoption("--board")
+    if not name:
+        return Target(make_inventory(), "sim-a", sim_bundle, real=False)
+    from sustainml.host.deploy.inventory import inventory_path
+
+    bundle = request.config.getoption("--board-bundle")
+    if not bundle:
+        pytest.fail("--board NAME needs --board-bundle DIR (a bundle built for that board's part)")
+    return Target(inventory_path(request.config.getoption("--board-inventory")), name, Path(bundle), real=True)

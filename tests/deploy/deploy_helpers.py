@@ -28,3 +28,43 @@ def assemble_bundle(out: Path, board: str = "pynq-z2", pad_bytes: int = 0, name:
         "golden": {"input": "golden_input.npy", "output": "golden_output.npy"},
         "sim": {"library": "libdnnu.so", "symbol": "dnnu_csim"}})
     return out
+
+
+SMALL_TOPOLOGY = {
+    "name": "deploy_small", "input": {"length": 32, "channels": 1, "bits": 8}, "classes": 3,
+    "layers": [{"type": "Conv1D", "filters": 4, "kernel": 3, "padding": 1}, {"type": "ReLU"},
+               {"type": "GlobalAvgPool1D"}, {"type": "Dense", "units": 3, "act_bits": 16}]}
+
+
+def build_small_sim_bundle(out: Path) -> Path:
+    """generate + build --sim of a small random-weight model: a real sim bundle in ~3 s."""
+    from random_models import random_model
+    from sustainml.host.build import build
+    from sustainml.host.generate import generate
+    from sustainml.nas.topology import Topology
+
+    model_dir = random_model(Topology.from_dict(SMALL_TOPOLOGY), seed=3).save(out / "model")
+    generate(model_dir, out / "build", "pynq-z2", calibration=np.random.default_rng(0).normal(size=(32, 32, 1)))
+    return build(out / "build", out / "overlays", sim=True, echo=lambda _: None)
+
+
+def derive_bundle(src: Path, dst: Path, extra=None, golden_delta: int = 0) -> Path:
+    """A copy of bundle ``src`` with ``extra`` files added and/or one golden output changed."""
+    import shutil
+
+    import yaml
+
+    from sustainml.board.bundle import MANIFEST, write_manifest
+
+    shutil.copytree(src, dst)
+    for name, data in (extra or {}).items():
+        (dst / name).write_bytes(data)
+    doc = yaml.safe_load((dst / MANIFEST).read_text())
+    if golden_delta:
+        path = dst / doc["golden"]["output"]
+        y = np.load(path)
+        y.flat[0] += golden_delta
+        np.save(path, y)
+    doc.pop("files")
+    write_manifest(dst, doc)
+    return dst

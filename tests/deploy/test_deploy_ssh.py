@@ -11,7 +11,7 @@ import yaml
 
 from deploy_helpers import assemble_bundle
 from loopback_sshd import free_port, keygen
-from sustainml.host.deploy.errors import (AuthFailed, DiskFull, HostKeyChanged, InventoryError, PartMismatch,
+from sustainml.host.deploy.errors import (AuthFailed, DeployError, DiskFull, HostKeyChanged, InventoryError, PartMismatch,
                                           RemotePythonError, UnknownHostKey, Unreachable)
 from sustainml.host.deploy.fleet import session
 from sustainml.host.deploy.inventory import load_inventory
@@ -32,17 +32,30 @@ def test_info_runs_from_stdin_on_a_board_without_our_package(inventory, board_py
     assert info["free_bytes"] > 0
 
 
-def test_unknown_host_key_is_refused_then_accepted_explicitly(make_inventory, tmp_path, sshds):
-    inv = load_inventory(make_inventory(), known_hosts=tmp_path / "fresh_known_hosts")
+def test_unknown_host_key_is_refused_then_accepted_explicitly(make_inventory, tmp_path, sshds, user_key):
+    kh = tmp_path / "user_known_hosts"
+    kind, blob = Path(f"{user_key}.pub").read_text().split()[:2]
+    existing = f"# my hosts\nother.example.org {kind} {blob}\n"
+    kh.write_text(existing)
+    inv = load_inventory(make_inventory(), known_hosts=kh)
     board = _entry(inv)
     with pytest.raises(UnknownHostKey, match=r"host key ssh-ed25519 SHA256:\S+ is not in .*--accept-new-host-key"):
         session(board, inv.known_hosts).__enter__()
-    assert not inv.known_hosts.exists()
+    assert kh.read_text() == existing
     with session(board, inv.known_hosts, accept_new_host_key=True) as remote:
         assert remote.info()["python"]
-    assert f"[127.0.0.1]:{sshds['sim-a'].port} ssh-ed25519" in inv.known_hosts.read_text()
+    assert kh.read_text() == existing + sshds["sim-a"].host_key_line  # appended; nothing else rewritten
     with session(board, inv.known_hosts) as remote:  # recorded: no flag needed any more
         assert remote.info()["python"]
+
+
+def test_known_hosts_paramiko_cannot_read_is_one_line(make_inventory, tmp_path, user_key):
+    kind, blob = Path(f"{user_key}.pub").read_text().split()[:2]
+    kh = tmp_path / "kh_ca"
+    kh.write_text(f"@cert-authority *.example.org {kind} {blob}\n")
+    inv = load_inventory(make_inventory(), known_hosts=kh)
+    with pytest.raises(DeployError, match=r"kh_ca: unreadable line '@cert-authority \*.example.org .*--known-hosts"):
+        session(_entry(inv), inv.known_hosts).__enter__()
 
 
 def test_changed_host_key_is_refused_even_with_accept_new(make_inventory, tmp_path, sshds):
@@ -51,7 +64,7 @@ def test_changed_host_key_is_refused_even_with_accept_new(make_inventory, tmp_pa
     kh = tmp_path / "kh_changed"
     kh.write_text(f"[127.0.0.1]:{sshds['sim-a'].port} {kind} {blob}\n")
     inv = load_inventory(make_inventory(), known_hosts=kh)
-    with pytest.raises(HostKeyChanged, match=r"host key changed: got ssh-ed25519 .* ssh-keygen -R '\[127.0.0.1\]:\d+'"):
+    with pytest.raises(HostKeyChanged, match=r"host key changed: got ssh-ed25519 .*ssh-keygen -R '\[127.0.0.1\]:\d+'"):
         session(_entry(inv), inv.known_hosts, accept_new_host_key=True).__enter__()
     assert kh.read_text().count("\n") == 1  # not overwritten
 
@@ -75,7 +88,7 @@ def test_silent_server_times_out_with_a_clear_message(make_inventory):
         silent.listen(4)
         inv = load_inventory(make_inventory(**{"sim-a": {"port": silent.getsockname()[1], "connect_timeout": 1}}))
         t0 = time.monotonic()
-        with pytest.raises(Unreachable, match=r"no SSH banner within 1 s"):
+        with pytest.raises(Unreachable, match=r"host unreachable: no SSH handshake within 1 s \(is port \d+ an SSH server\?\)"):
             session(_entry(inv), inv.known_hosts).__enter__()
         assert time.monotonic() - t0 < 5
 

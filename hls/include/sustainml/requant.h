@@ -5,8 +5,8 @@
 //   y = clip(y, out_min, out_max)          OUT_BITS, signed unless the stage ends in ReLU
 //
 // Average pooling uses the same rounding: y = clip(round_half_even(sum * AVG_MULT / 2**16)).
-// All functions are combinational (inlined into the caller's pipeline); no pragmas needed
-// beyond the INLINE each carries.
+// Pragmas (Vitis HLS): INLINE on every function -- they are combinational logic inside the
+// caller's pipelined fold loop.
 #ifndef SUSTAINML_REQUANT_H
 #define SUSTAINML_REQUANT_H
 

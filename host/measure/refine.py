@@ -1,0 +1,371 @@
+"""Fit a board's cost-model coefficients to its measurements (``sustainml refine``).
+
+What is measured, per design (one bundle on one board, from the database):
+
+* latency of one call at each batch size: the ``stat`` (default ``min``) of the end-to-end
+  times, over repetitions. The minimum is the deterministic part: OS preemption on the PS only
+  ever adds time, so it is the statistic a cost model can predict; ``p50`` is the other choice;
+* dynamic PL power while the DNNU computes: the board's dynamic energy per inference
+  ((busy - idle) x time / inferences, from rails or a meter) times the batch over the hardware
+  time of a call (end-to-end minus driver overhead, minima of the undisturbed timing run);
+* idle power: the whole board, and split into PL and PS rails where rails are named (a rail
+  whose name contains ``PS`` is the processing system's).
+
+What is fitted (the cost model in :mod:`sustainml.nas.costmodel`):
+
+* latency: ``c_fixed_s`` (driver and DMA setup per call), ``c_byte_s`` (per byte moved), the
+  per-kind cycles per fold-loop trip ``ii_<kind>``, ``loop_scale``, ``stage_cycles`` and
+  ``serial`` (:data:`~sustainml.nas.costmodel.LATENCY_REFINEMENT`), by
+  ``scipy.optimize.least_squares`` on relative errors with the robust ``soft_l1`` loss (an
+  outlier unit costs linearly, not quadratically) and a weak pull towards the prior for
+  coefficients the designs do not exercise;
+* power: ``dsp_w, lut_w, ff_w, bram_w`` on the dynamic power (non-negative, same loss);
+  ``static_w`` from the PL idle power (rails) or the whole board's idle power minus the
+  prior's ``ps_w`` (a meter cannot tell PL from PS); ``ps_w`` from the PS rails when named.
+
+Prediction error is reported on held-out designs: k-fold by design (each design is predicted
+by coefficients fitted without it), before (the prior) and after refinement. The coefficients
+written are the fit on every design.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from sustainml.nas.catalogue import Board, get_board
+from sustainml.nas.costmodel import (COEFF_DIR, LATENCY_REFINEMENT, Coefficients, Estimate, estimate,
+                                     load_coefficients)
+from sustainml.nas.quantized import Stage
+
+from ..errors import UserError
+from .campaign import SIM_PREFIX
+from .db import Design, Measurement, MeasurementDB, rows_by_design
+
+STATS = ("min", "p50", "mean")
+_STAGE_FIELDS = {f.name for f in dataclasses.fields(Stage)}
+#: latency parameters besides the per-kind ``ii_<kind>``: (name, lower, upper, scale)
+_LAT_PARAMS = (("c_fixed_s", 0.0, 1.0, 1e-5), ("c_byte_s", 0.0, 1e-5, 1e-9), ("loop_scale", 0.0, 10.0, 0.5),
+               ("stage_cycles", 0.0, 1e4, 10.0), ("serial", 0.0, 1.0, 0.3))
+_II_BOUNDS = (0.1, 10.0)
+_POWER_DYN = ("dsp_w", "lut_w", "ff_w", "bram_w")
+PRIOR_PULL = 1e-2  # weight of the pull towards the prior (relative to a 1-scale deviation)
+
+
+class RefineError(UserError):
+    """Nothing to fit (unknown board, too few designs, no power data where power is asked)."""
+
+
+# ---------------------------------------------------------------------------------- observations
+@dataclass
+class Observation:
+    """One design measured on one board."""
+
+    design: Design
+    stages: List[Stage]
+    clock_mhz: float
+    latency_s: Dict[int, float]  # batch -> call latency (the chosen statistic)
+    hw_s: Dict[int, float]  # batch -> hardware time of a call
+    dynamic_w: Optional[float] = None
+    idle_w: Optional[float] = None  # whole board (rails summed, or the meter)
+    pl_idle_w: Optional[float] = None  # PL rails, when the rails are named
+    ps_idle_w: Optional[float] = None
+    power_source: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        return self.design.name
+
+    @property
+    def batches(self) -> List[int]:
+        return sorted(self.latency_s)
+
+    @property
+    def per_inference_s(self) -> Optional[float]:
+        """Steady-state time per inference: slope of call latency over batch (needs two batches)."""
+        b = self.batches
+        if len(b) < 2:
+            return None
+        return (self.latency_s[b[-1]] - self.latency_s[b[0]]) / (b[-1] - b[0])
+
+    @property
+    def board_power_w(self) -> Optional[float]:
+        """Whole-board power while the DNNU computes."""
+        if self.idle_w is None or self.dynamic_w is None:
+            return None
+        return self.idle_w + self.dynamic_w
+
+    @property
+    def energy_j(self) -> Optional[float]:
+        """Whole-board energy per inference at steady state."""
+        t, p = self.per_inference_s, self.board_power_w
+        return None if t is None or p is None else p * t
+
+
+def _is_ps_rail(name: str) -> bool:
+    return "PS" in name.upper()
+
+
+def observe(design: Design, rows: Sequence[Measurement], stat: str = "min") -> Observation:
+    """Summarize a design's rows (see the module docstring)."""
+    if stat not in STATS:
+        raise RefineError(f"--stat {stat!r} is not one of {', '.join(STATS)}")
+    stages = [Stage(**{k: v for k, v in s.items() if k in _STAGE_FIELDS}) for s in design.stages]
+    if not stages:
+        raise RefineError(f"design {design.name} ({design.bundle_hash[:12]}): its manifest has no stages")
+    lat: Dict[int, List[float]] = {}
+    hw: Dict[int, List[float]] = {}
+    for m in rows:
+        lat.setdefault(m.batch, []).append(m.latency_us[stat] * 1e-6)
+        hw.setdefault(m.batch, []).append((m.latency_us["min"] - m.overhead_us["min"]) * 1e-6)
+    pick = min if stat == "min" else (lambda v: float(np.median(v)))
+    obs = Observation(design, stages, float(np.median([m.clock_mhz for m in rows])),
+                      {b: pick(v) for b, v in lat.items()}, {b: min(v) for b, v in hw.items()})
+    dyn, idle, pl, ps = [], [], [], []
+    for m in rows:
+        if m.energy_j is None or m.idle_w is None:
+            continue
+        t_hw = obs.hw_s[m.batch]
+        if t_hw > 0:
+            dyn.append(m.energy_j * m.batch / t_hw)
+        idle.append(m.idle_w)
+        rails = (m.power or {}).get("rails") or {}
+        if m.power_source == "rails" and rails:
+            pl.append(sum(r["idle_w"] for n, r in rails.items() if not _is_ps_rail(n)))
+            ps.append(sum(r["idle_w"] for n, r in rails.items() if _is_ps_rail(n)))
+        obs.power_source = m.power_source
+    if dyn:
+        obs.dynamic_w = float(np.median(dyn))
+        obs.idle_w = float(np.median(idle))
+    if pl:
+        obs.pl_idle_w, obs.ps_idle_w = float(np.median(pl)), float(np.median(ps))
+    return obs
+
+
+def catalogue_board(db_board: str, rows: Sequence[Measurement]) -> Board:
+    names = {m.catalogue_board for m in rows if m.catalogue_board}
+    name = names.pop() if len(names) == 1 else db_board[len(SIM_PREFIX):] if db_board.startswith(SIM_PREFIX) else db_board
+    return get_board(name)
+
+
+def load_observations(db: MeasurementDB, board: str, stat: str = "min") -> Tuple[Board, List[Observation]]:
+    """Every design measured on ``board`` (a database board name, or a catalogue name that is unique)."""
+    known = db.boards()
+    if board not in known:
+        matches = [b for b in known if b.split(":", 1)[-1] == board]
+        if len(matches) != 1:
+            raise RefineError(f"{db.path}: no measurements for board {board!r} (boards in it: {', '.join(known) or 'none'})")
+        board = matches[0]
+    rows = db.measurements(board)
+    designs = db.designs()
+    cat = catalogue_board(board, rows)
+    obs = [observe(designs[h], r, stat) for h, r in sorted(rows_by_design(rows).items())]
+    return cat, obs
+
+
+# ---------------------------------------------------------------------------------- predictions
+@dataclass
+class Prediction:
+    latency_s: Dict[int, float]
+    per_inference_s: float
+    dynamic_w: float
+    board_power_w: float  # static + ps + dynamic
+    energy_j: float  # board energy per inference at steady state
+
+
+def predict(obs: Observation, board: Board, coeffs: Coefficients) -> Prediction:
+    est: Estimate = estimate(obs.stages, board, coeffs, batch=1, clock_mhz=obs.clock_mhz)
+    lat = coeffs.table("latency")
+    f = obs.clock_mhz * 1e6
+    bytes1 = est.dma_bytes
+    latency = {b: est.latency_s + lat["c_byte_s"] * bytes1 * (b - 1) + lat["c_cycle"] * (b - 1) * est.interval / f
+               for b in obs.batches}
+    per_inf = lat["c_byte_s"] * bytes1 + lat["c_cycle"] * est.interval / f
+    p_board = est.power["pl"] + coeffs.ps_w
+    return Prediction(latency, per_inf, est.power["dynamic"], p_board, p_board * per_inf)
+
+
+def _dyn_features(obs: Observation, board: Board, coeffs: Coefficients) -> np.ndarray:
+    est = estimate(obs.stages, board, coeffs, batch=1, clock_mhz=obs.clock_mhz)
+    s = obs.clock_mhz / 100.0
+    return np.array([s * est.dsp, s * est.lut, s * est.ff, s * est.bram36])
+
+
+# ---------------------------------------------------------------------------------- fitting
+def _robust(fun: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+            scale: np.ndarray, f_scale: float) -> np.ndarray:
+    from scipy.optimize import least_squares
+
+    x0 = np.clip(x0, lo, hi)
+    res = least_squares(fun, x0, bounds=(lo, hi), x_scale=scale, loss="soft_l1", f_scale=f_scale,
+                        diff_step=1e-4, max_nfev=400)
+    return res.x
+
+
+def fit_latency(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
+    """Latency coefficients (see module docstring); kinds no design has keep the prior's ``ii``."""
+    kinds = sorted({s.kind for o in obs for s in o.stages})
+    names = [p[0] for p in _LAT_PARAMS] + [f"ii_{k}" for k in kinds]
+    lo = np.array([p[1] for p in _LAT_PARAMS] + [_II_BOUNDS[0]] * len(kinds))
+    hi = np.array([p[2] for p in _LAT_PARAMS] + [_II_BOUNDS[1]] * len(kinds))
+    scale = np.array([p[3] for p in _LAT_PARAMS] + [0.2] * len(kinds))
+    base = prior.table("latency")
+    x_prior = np.array([base[n] for n in names])
+    points = [(o, b, y) for o in obs for b, y in o.latency_s.items()]
+    w_prior = PRIOR_PULL / math.sqrt(len(names))
+
+    def coeffs_of(x: np.ndarray) -> Coefficients:
+        return prior.replace("latency", dict(zip(names, x)))
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        c = coeffs_of(x)
+        preds = {id(o): predict(o, board, c).latency_s for o in obs}
+        r = [(preds[id(o)][b] - y) / y for o, b, y in points]
+        return np.concatenate([r, w_prior * (x - x_prior) / scale])
+
+    best, best_cost = x_prior, math.inf
+    for serial in (0.0, 1.0):  # the overlap term is piecewise: start from both ends
+        x0 = x_prior.copy()
+        x0[names.index("serial")] = serial
+        x = _robust(residuals, x0, lo, hi, scale, 0.01)
+        cost = float(np.sum(np.log1p(np.square(residuals(x)[:len(points)] / 0.01))))
+        if cost < best_cost:
+            best, best_cost = x, cost
+    return coeffs_of(best)
+
+
+def fit_power(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
+    """Dynamic and static power coefficients; the prior's when no design has power readings."""
+    with_power = [o for o in obs if o.dynamic_w is not None and o.dynamic_w > 0]
+    if not with_power:
+        return prior
+    X = np.array([_dyn_features(o, board, prior) for o in with_power])
+    y = np.array([o.dynamic_w for o in with_power])
+    pw = prior.table("power")
+    x_prior = np.array([pw[n] for n in _POWER_DYN])
+    scale = np.maximum(x_prior, 1e-9)
+
+    def residuals(w: np.ndarray) -> np.ndarray:
+        return np.concatenate([(X @ w - y) / y, PRIOR_PULL * (w - x_prior) / scale])
+
+    w = _robust(residuals, x_prior, np.zeros(4), np.full(4, np.inf), scale, 0.02)
+    values = dict(zip(_POWER_DYN, w))
+    pl = [o.pl_idle_w for o in with_power if o.pl_idle_w is not None]
+    ps = [o.ps_idle_w for o in with_power if o.ps_idle_w is not None]
+    idle = [o.idle_w for o in with_power if o.idle_w is not None]
+    ps_w = float(np.median(ps)) if ps else prior.ps_w
+    values["static_w"] = float(np.median(pl)) if pl else max(0.0, float(np.median(idle)) - ps_w)
+    return dataclasses.replace(prior.replace("power", values), ps_w=ps_w)
+
+
+def fit(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
+    return fit_power(obs, board, fit_latency(obs, board, prior))
+
+
+# ---------------------------------------------------------------------------------- errors
+METRICS = ("latency", "dynamic power", "board power", "energy")
+
+
+def _pairs(obs: Sequence[Observation], preds: Sequence[Prediction], metric: str) -> List[Tuple[float, float]]:
+    out = []
+    for o, p in zip(obs, preds):
+        if metric == "latency":
+            out += [(p.latency_s[b], o.latency_s[b]) for b in o.batches]
+        elif metric == "dynamic power" and o.dynamic_w:
+            out.append((p.dynamic_w, o.dynamic_w))
+        elif metric == "board power" and o.board_power_w:
+            out.append((p.board_power_w, o.board_power_w))
+        elif metric == "energy" and o.energy_j:
+            out.append((p.energy_j, o.energy_j))
+    return out
+
+
+def error_table(obs: Sequence[Observation], preds: Sequence[Prediction]) -> Dict[str, Dict[str, float]]:
+    """MAPE and max absolute percentage error per metric (metrics without data are left out)."""
+    out = {}
+    for m in METRICS:
+        pairs = _pairs(obs, preds, m)
+        if pairs:
+            e = np.array([abs(p - y) / abs(y) for p, y in pairs]) * 100.0
+            out[m] = {"mape_pct": float(e.mean()), "max_pct": float(e.max()), "n": len(pairs),
+                      "bias_pct": float(np.mean([(p - y) / y for p, y in pairs]) * 100.0)}
+    return out
+
+
+def folds_of(obs: Sequence[Observation], k: int) -> List[List[int]]:
+    """k folds of design indices (designs ordered by bundle hash, dealt round robin)."""
+    order = sorted(range(len(obs)), key=lambda i: obs[i].design.bundle_hash)
+    return [order[i::k] for i in range(k)]
+
+
+# ---------------------------------------------------------------------------------- refine
+@dataclass
+class Refinement:
+    db_board: str
+    board: Board
+    stat: str
+    prior_path: Path
+    prior: Coefficients
+    refined: Coefficients
+    observations: List[Observation]
+    before: List[Prediction]  # prior coefficients
+    held_out: List[Prediction]  # each design by the fit without its fold
+    after_in_sample: List[Prediction]  # the written coefficients
+    folds: int
+    errors: Dict[str, Dict[str, Dict[str, float]]] = field(default_factory=dict)  # before / after -> metric -> ...
+
+
+def refine(db: MeasurementDB, board: str, prior_path: Union[str, Path, None] = None, folds: int = 4,
+           stat: str = "min") -> Refinement:
+    """Fit, cross-validate and return the refined coefficients of ``board`` (nothing written)."""
+    cat, obs = load_observations(db, board, stat)
+    if len(obs) < 4:
+        raise RefineError(f"{db.path}: board {board} has {len(obs)} measured design(s); refinement needs at least 4 "
+                          "(12 or more for trustworthy coefficients)")
+    if folds < 2 or folds > len(obs):
+        raise RefineError(f"--folds {folds} must be between 2 and the number of designs ({len(obs)})")
+    ppath = Path(prior_path) if prior_path else COEFF_DIR / f"{cat.name}.yaml"
+    prior = load_coefficients(cat, ppath)
+    before = [predict(o, cat, prior) for o in obs]
+    held: List[Optional[Prediction]] = [None] * len(obs)
+    for test in folds_of(obs, folds):
+        train = [o for i, o in enumerate(obs) if i not in test]
+        c = fit(train, cat, prior)
+        for i in test:
+            held[i] = predict(obs[i], cat, c)
+    final = fit(obs, cat, prior)
+    db_board = next(b for b in db.boards() if b == board or b.split(":", 1)[-1] == board)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    final = dataclasses.replace(final, source=f"refined from {len(obs)} designs measured on {db_board} "
+                                              f"({db.path.name}, stat {stat}, {stamp})")
+    r = Refinement(db_board, cat, stat, ppath, prior, final, obs, before, [h for h in held if h is not None],
+                   [predict(o, cat, final) for o in obs], folds)
+    r.errors = {"before": error_table(obs, before), "after": error_table(obs, r.held_out)}
+    return r
+
+
+def changed_coefficients(r: Refinement) -> List[Tuple[str, float, float]]:
+    """(name, prior, refined) of every coefficient the fit moved."""
+    out = []
+    for group in ("latency", "power"):
+        a, b = r.prior.table(group), r.refined.table(group)
+        out += [(f"{group}.{k}", a[k], b[k]) for k in b if not math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-15)]
+    if not math.isclose(r.prior.ps_w, r.refined.ps_w):
+        out.append(("ps_w", r.prior.ps_w, r.refined.ps_w))
+    return out
+
+
+def default_output(board: Board) -> Path:
+    """Where the search and the generator look for refined coefficients first (nas/cost_sources.py)."""
+    from sustainml.nas.cost_sources import refined_candidates
+
+    return refined_candidates(board.name)[0]
+
+
+__all__ = ["refine", "Refinement", "RefineError", "Observation", "Prediction", "predict", "fit", "error_table",
+           "default_output", "changed_coefficients", "load_observations", "LATENCY_REFINEMENT"]
