@@ -241,12 +241,12 @@ def rollback(lay: Layout) -> Dict[str, Any]:
 
 def _prune(lay: Layout) -> None:
     """Drop releases beyond the newest few (never current or previous), runtimes no kept release
-    uses, and temporaries an interrupted push left behind (hidden names, older than an hour)."""
+    uses, and temporaries an interrupted push left behind (hidden names); runtimes and
+    temporaries only once they are an hour old."""
     for d in (lay.releases, lay.runtimes):
         for tmp in _ls(d):
-            with contextlib.suppress(OSError):
-                if tmp.startswith(".") and time.time() - os.lstat(str(d / tmp)).st_mtime > STALE_S:
-                    shutil.rmtree(str(d / tmp))
+            if tmp.startswith(".") and _age(d / tmp) > STALE_S:
+                shutil.rmtree(str(d / tmp), ignore_errors=True)
     keep = {os.path.basename(t) for t in (_target(lay.current), _target(lay.previous)) if t}
     done = sorted(r for r in _ls(lay.releases) if not r.startswith("."))
     keep.update(done[-KEEP_RELEASES:])
@@ -254,9 +254,16 @@ def _prune(lay: Layout) -> None:
         if r not in keep:
             shutil.rmtree(str(lay.releases / r), ignore_errors=True)
     used = {os.path.basename(_target(lay.releases / r / "runtime") or "") for r in keep}
-    for rt in _ls(lay.runtimes):
-        if not rt.startswith(".") and rt not in used:
+    for rt in _ls(lay.runtimes):  # a fresh unused runtime may belong to a push still in progress
+        if not rt.startswith(".") and rt not in used and _age(lay.runtime(rt)) > STALE_S:
             shutil.rmtree(str(lay.runtime(rt)), ignore_errors=True)
+
+
+def _age(path: PurePosixPath) -> float:
+    try:
+        return time.time() - os.lstat(str(path)).st_mtime
+    except OSError:
+        return 0.0
 
 
 # ------------------------------------------------------------------------- on the active overlay

@@ -16,8 +16,7 @@ starts::
 A unit times ``calls`` calls with nothing else running (:func:`sustainml.board.bench.benchmark`)
 and, with ``power``, repeats them under a :class:`~sustainml.board.power.PowerMonitor`: the
 recorder's sampling thread perturbs the timing, so latency never comes from the power run.
-``--sim-meter`` adds the simulated external meter on a simulated board (for boards without
-rails). Exit 0 when every unit ran, 2 on a failure before the first unit.
+``--sim-meter`` adds the simulated external meter on a simulated board that has no rails. Exit 0 when every unit ran, 2 on a failure before the first unit.
 
 Board-side module: standard library, numpy, pyyaml and pynq only (Python 3.8+).
 """
@@ -113,10 +112,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.root and not os.path.isdir(bundle_dir):
                 raise BoardError(f"no overlay is active under {args.root} (push one first)")
             from .dnnu import Dnnu
+            from .power import device_rails
 
             dnnu = Dnnu.load(bundle_dir, max_batch=max([u["batch"] for u in units] + [1]))
             meters: List[Any] = []
-            if args.sim_meter and dnnu.simulated:
+            if args.sim_meter and dnnu.simulated and not device_rails(dnnu.device):
                 from .sim.device import SimMeter
                 meters.append(SimMeter(dnnu.device))
             env = environment(dnnu, bundle_dir)

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence
 from sustainml.errors import SustainmlError
 
 #: Stage commands in flow order (module names under sustainml.host.commands).
-COMMANDS: List[str] = ["train", "search", "generate", "build"]
+COMMANDS: List[str] = ["train", "search", "generate", "build", "refine", "report", "fp8_bench"]
 
 
 def build_parser(prog: str = "sustainml", commands: Sequence[str] = COMMANDS, package: str = "sustainml.host.commands",

@@ -23,8 +23,8 @@ E4M3 (``float8_e4m3fn``, fixed bias 7, no Inf, NaN = 0x7F/0xFF, max 448) is prov
 comparison; it always saturates (+-Inf included) unless ``saturate=False``, which maps
 overflow to NaN.
 
-Bias table (seed, Section 5): the statistics unit takes the median magnitude of a sample of
-a tensor stream and picks the nearest entry of ``median 2^k -> bias 16 - k`` in log2 (ties
+Bias table (seed, Section 5): the statistics unit takes the median non-zero magnitude of a
+sample of a tensor stream and picks the nearest entry of ``median 2^k -> bias 16 - k`` in log2 (ties
 towards the smaller bias, i.e. more headroom), clamped to biases ``10..31``.
 """
 from __future__ import annotations
@@ -163,7 +163,10 @@ class StatsUnit:
     """Statistical analysis unit of one tensor stream: samples magnitudes of the tensors that
     cross DRAM, keeps a bounded uniform sample, reports its median and the table's bias.
 
-    Each observed tensor contributes at most ``per_tensor`` randomly chosen finite
+    Zeros are not sampled: they carry no scale, and after a ReLU (or in the gradient behind a
+    ReLU or max-pool) they are often over half of a tensor, which would drive the median to 0
+    and the bias to 31 (largest value 0.875) and clip every activation above it.
+    Each observed tensor contributes at most ``per_tensor`` randomly chosen finite non-zero
     magnitudes; the pool is randomly thinned to ``capacity`` when it overflows (so old and new
     tensors stay represented in proportion)."""
 
@@ -180,7 +183,7 @@ class StatsUnit:
     def observe(self, x: torch.Tensor) -> None:
         flat = x.detach().reshape(-1).float().abs()
         self.observed += flat.numel()
-        flat = flat[torch.isfinite(flat)]
+        flat = flat[torch.isfinite(flat) & (flat > 0)]
         if flat.numel() > self.per_tensor:
             flat = flat[torch.randint(flat.numel(), (self.per_tensor,), generator=self._gen)]
         if flat.numel() == 0:
@@ -197,7 +200,7 @@ class StatsUnit:
         return torch.cat(self._pool) if self._pool else torch.empty(0)
 
     def median(self) -> Optional[float]:
-        """Median magnitude of the sample (lower median), None if nothing was observed."""
+        """Median non-zero magnitude of the sample (lower median), None if none was observed."""
         return float(self.sample.median()) if self._size else None
 
     def bias(self, default: int = 15) -> int:

@@ -106,9 +106,12 @@ def load_inventory(path: Union[str, Path, None] = None, known_hosts: Union[str, 
     extra = sorted(set(doc) - {"boards", "known_hosts"})
     if extra:
         raise InventoryError(f"{p}: unknown top-level key {extra[0]!r} (known: boards, known_hosts)")
-    kh = known_hosts or os.path.expandvars(str(doc.get("known_hosts") or DEFAULT_KNOWN_HOSTS))
+    if known_hosts:  # given on the command line: relative to the working directory
+        kh = Path(known_hosts).expanduser().resolve()
+    else:  # from the file: relative to the file
+        kh = _resolve(os.path.expandvars(str(doc.get("known_hosts") or DEFAULT_KNOWN_HOSTS)), p.parent)
     boards = {str(name): _entry(str(name), e, p) for name, e in doc["boards"].items()}
-    return Inventory(p, boards, _resolve(kh, p.parent))
+    return Inventory(p, boards, kh)
 
 
 def _resolve(path: Union[str, Path], base: Path) -> Path:

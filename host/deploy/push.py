@@ -40,7 +40,10 @@ STALE_STAGING_S = 3600
 MIN_PYTHON = (3, 8)
 #: Installed size (sources + bytecode) plus pip's temporary copy, relative to the wheel's size.
 RUNTIME_SPACE_FACTOR = 12
-_RENAME = "import os, sys; os.rename(sys.argv[1], sys.argv[2])"
+#: Move a finished runtime install into place; one already there (a concurrent push) wins.
+_RENAME = ("import os, shutil, sys\n"
+           "if os.path.isdir(sys.argv[2]): shutil.rmtree(sys.argv[1])\n"
+           "else: os.rename(sys.argv[1], sys.argv[2])")
 
 Step = Callable[[BoardEntry, str], None]
 

@@ -37,6 +37,10 @@ class RuntimeWheel:
     def size(self) -> int:
         return self.path.stat().st_size
 
+    @classmethod
+    def from_file(cls, path: Union[str, Path]) -> "RuntimeWheel":
+        return cls(Path(path), wheel_id(path))
+
 
 def wheel_id(path: Union[str, Path]) -> str:
     """Version plus a hash of the wheel's member names and bytes (zip timestamps ignored)."""
@@ -102,4 +106,4 @@ def build_runtime_wheel(cache_dir: Optional[Path] = None, source: Path = REPO_RO
             shutil.move(str(built[0]), str(part))
             os.replace(part, out / built[0].name)
         found = sorted(out.glob("sustainml-*.whl"))
-    return RuntimeWheel(found[0], wheel_id(found[0]))
+    return RuntimeWheel.from_file(found[0])

@@ -39,8 +39,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from sustainml.nas.catalogue import Board, get_board
-from sustainml.nas.costmodel import (COEFF_DIR, LATENCY_REFINEMENT, Coefficients, Estimate, estimate,
-                                     load_coefficients)
+from sustainml.nas.costmodel import COEFF_DIR, Coefficients, Estimate, estimate, load_coefficients
 from sustainml.nas.quantized import Stage
 
 from ..errors import UserError
@@ -271,7 +270,7 @@ def fit(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coeffi
 METRICS = ("latency", "dynamic power", "board power", "energy")
 
 
-def _pairs(obs: Sequence[Observation], preds: Sequence[Prediction], metric: str) -> List[Tuple[float, float]]:
+def metric_pairs(obs: Sequence[Observation], preds: Sequence[Prediction], metric: str) -> List[Tuple[float, float]]:
     out = []
     for o, p in zip(obs, preds):
         if metric == "latency":
@@ -289,7 +288,7 @@ def error_table(obs: Sequence[Observation], preds: Sequence[Prediction]) -> Dict
     """MAPE and max absolute percentage error per metric (metrics without data are left out)."""
     out = {}
     for m in METRICS:
-        pairs = _pairs(obs, preds, m)
+        pairs = metric_pairs(obs, preds, m)
         if pairs:
             e = np.array([abs(p - y) / abs(y) for p, y in pairs]) * 100.0
             out[m] = {"mape_pct": float(e.mean()), "max_pct": float(e.max()), "n": len(pairs),
@@ -367,5 +366,3 @@ def default_output(board: Board) -> Path:
     return refined_candidates(board.name)[0]
 
 
-__all__ = ["refine", "Refinement", "RefineError", "Observation", "Prediction", "predict", "fit", "error_table",
-           "default_output", "changed_coefficients", "load_observations", "LATENCY_REFINEMENT"]

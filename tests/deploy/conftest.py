@@ -147,15 +147,36 @@ class Target:
 
 
 @pytest.fixture
-def target(request, make_inventory, sim_bundle) -> Target:
+def target(request) -> Target:
     """``--board NAME`` (with --board-inventory / $SUSTAINML_BOARDS and --board-bundle): that real
     board; otherwise the loopback sim board sim-a with the session's sim bundle."""
     name = request.config.getoption("--board")
     if not name:
-        return Target(make_inventory(), "sim-a", sim_bundle, real=False)
+        make_inventory = request.getfixturevalue("make_inventory")
+        return Target(make_inventory(), "sim-a", request.getfixturevalue("sim_bundle"), real=False)
     from sustainml.host.deploy.inventory import inventory_path
 
     bundle = request.config.getoption("--board-bundle")
     if not bundle:
         pytest.fail("--board NAME needs --board-bundle DIR (a bundle built for that board's part)")
     return Target(inventory_path(request.config.getoption("--board-inventory")), name, Path(bundle), real=True)
+
+
+@pytest.fixture(scope="session")
+def runtime_wheel_v2(tmp_path_factory):
+    """A second runtime: this project's source with one changed byte (an upgrade)."""
+    import shutil
+
+    from sustainml import REPO_ROOT
+    from sustainml.host.deploy.runtime_wheel import SOURCES, build_runtime_wheel
+
+    src = tmp_path_factory.mktemp("src-v2")
+    for name in SOURCES:
+        p = REPO_ROOT / name
+        if p.is_dir():
+            shutil.copytree(p, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        elif p.is_file():
+            shutil.copy2(p, src / name)
+    with open(src / "board" / "__init__.py", "a") as f:
+        f.write("# v2\n")
+    return build_runtime_wheel(cache_dir=tmp_path_factory.mktemp("wheels-v2"), source=src)

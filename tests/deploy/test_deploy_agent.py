@@ -25,8 +25,10 @@ def stage(root: Path, tag: str) -> Path:
 
 def test_activate_switches_current_and_previous_and_prunes(tmp_path, capsys):
     root = tmp_path / "root"
-    for rid in ("rt-old", "rt-new"):
+    for rid in ("rt-old", "rt-new", "rt-fresh-unused"):
         (root / "runtime" / rid).mkdir(parents=True)
+    then = time.time() - agent.STALE_S - 10
+    os.utime(root / "runtime" / "rt-old", (then, then))
     releases = []
     for i in range(6):
         code, doc = run_agent(capsys, root, "activate", stage(root, str(i)), "--runtime", "rt-old" if i < 2 else "rt-new")
@@ -38,7 +40,8 @@ def test_activate_switches_current_and_previous_and_prunes(tmp_path, capsys):
         assert not (root / "staging" / str(i) / "bundle").exists()  # moved, not copied
     kept = sorted(p.name for p in (root / "releases").iterdir())
     assert kept == sorted(releases[-agent.KEEP_RELEASES:])
-    assert sorted(p.name for p in (root / "runtime").iterdir()) == ["rt-new"]  # no kept release uses rt-old
+    # rt-old: no kept release uses it and it is old; an unused fresh one may be a push in progress
+    assert sorted(p.name for p in (root / "runtime").iterdir()) == ["rt-fresh-unused", "rt-new"]
     meta = json.loads((root / "current" / "release.json").read_text())
     assert meta["name"] == "b5" and meta["runtime"] == "rt-new" and len(meta["digest"]) == 64
 

@@ -1,4 +1,4 @@
-"""push / infer / status / rollback / pull end to end: real sim bundles on loopback OpenSSH boards
+"""push / infer / status / pull / rollback end to end: real sim bundles on loopback OpenSSH boards
 (or, with ``--board NAME``, the `board`-marked ones on a real board)."""
 from __future__ import annotations
 
@@ -52,6 +52,14 @@ def test_push_then_infer_returns_the_golden_outputs(target, runtime_wheel, tmp_p
     assert out.splitlines()[0].strip().startswith("infer") and f"{target.board} " in out  # a table row
     code, doc, err = cli_json(capsys, "status", "--board", target.board, *inv)
     assert code == 0 and doc[target.board]["active"]["digest"] == res["release"]["digest"]
+    # the board kept that result: pull fetches it (once)
+    code, doc, err = cli_json(capsys, "pull", "--board", target.board, *inv, "--dest", tmp_path / "res")
+    assert code == 0, err
+    fetched = doc[target.board]["fetched"]
+    assert fetched and all(f.endswith("-infer.npy") or f.endswith(".json") for f in fetched)
+    assert any(np.array_equal(np.load(tmp_path / "res" / target.board / f), gy) for f in fetched if f.endswith(".npy"))
+    code, doc, err = cli_json(capsys, "pull", "--board", target.board, *inv, "--dest", tmp_path / "res")
+    assert doc[target.board]["fetched"] == [] and doc[target.board]["on_board"] == len(fetched)
 
 
 def test_push_to_two_boards_concurrently(make_inventory, sim_bundle, runtime_wheel, tmp_path, capsys):
@@ -77,10 +85,10 @@ def test_push_to_two_boards_concurrently(make_inventory, sim_bundle, runtime_whe
 
 def test_a_failing_board_does_not_stop_the_others(make_inventory, sim_bundle, runtime_wheel, capsys):
     inv = make_inventory(**{"sim-down": {"port": free_port()}})
-    code, doc, err = cli_json(capsys, "push", sim_bundle, "--all", "--inventory", inv,
-                              "--runtime-wheel", runtime_wheel.path)
-    assert code == 1
-    assert doc["sim-a"]["ok"] and doc["sim-b"]["ok"]
+    code, doc, err = cli_json(capsys, "push", sim_bundle, "--board", "sim-down", "--board", "sim-a",
+                              "--inventory", inv, "--runtime-wheel", runtime_wheel.path)
+    assert code == 1 and list(doc) == ["sim-down", "sim-a"]
+    assert doc["sim-a"]["ok"] and doc["sim-a"]["smoke"]["ok"]
     assert doc["sim-down"]["kind"] == "Unreachable"
     assert [ln for ln in err.splitlines() if "error" in ln] == [f"sustainml-deploy: error: {doc['sim-down']['error']}"]
 
@@ -139,43 +147,30 @@ def test_smoke_mismatch_is_refused_and_previous_stays_active(inventory, sim_bund
     assert info["active"]["release"] == first.value["release"]["release"] and info["staging"] == []
 
 
-def test_rollback_switches_back_and_smoke_tests(make_inventory, sim_bundle, variant, runtime_wheel, capsys):
+def test_upgrade_then_rollback_switches_overlay_and_runtime_together(
+        make_inventory, sim_bundle, variant, runtime_wheel, runtime_wheel_v2, capsys):
     inv = make_inventory()
     board = load_inventory(inv).boards["sim-a"]
     code, _, err = cli(capsys, "rollback", "--board", "sim-a", "--inventory", inv)
     assert code == 1 and "rolling back failed: no runtime under" in err and "push an overlay first" in err
     second = variant("second", extra={"NOTES.txt": b"second release\n"})
     digests = []
-    for b in (sim_bundle, second):
+    for b, wheel in ((sim_bundle, runtime_wheel), (sim_bundle, runtime_wheel), (second, runtime_wheel_v2)):
         code, doc, err = cli_json(capsys, "push", b, "--board", "sim-a", "--inventory", inv,
-                                  "--runtime-wheel", runtime_wheel.path)
+                                  "--runtime-wheel", wheel.path)
         assert code == 0, err
         digests.append(doc["sim-a"]["release"]["digest"])
-        assert doc["sim-a"]["installed_runtime"] is (len(digests) == 1)  # installed once, then reused
+        assert doc["sim-a"]["installed_runtime"] is (len(digests) != 2)  # reused when already there
+        assert doc["sim-a"]["release"]["runtime"] == wheel.id
+    assert runtime_wheel_v2.id != runtime_wheel.id
+    assert os.readlink(Path(board.root) / "current" / "runtime").endswith(runtime_wheel_v2.id)
     code, doc, err = cli_json(capsys, "rollback", "--board", "sim-a", "--inventory", inv)
     assert code == 0, err
-    assert doc["sim-a"]["active"]["digest"] == digests[0] and doc["sim-a"]["previous"]["digest"] == digests[1]
+    assert doc["sim-a"]["active"]["digest"] == digests[0] and doc["sim-a"]["previous"]["digest"] == digests[2]
     assert doc["sim-a"]["smoke"]["ok"]
+    assert os.readlink(Path(board.root) / "current" / "runtime").endswith(runtime_wheel.id)  # switched with it
     code, doc, err = cli_json(capsys, "status", "--board", "sim-a", "--inventory", inv)
     assert doc["sim-a"]["active"]["digest"] == digests[0]
     code, doc, err = cli_json(capsys, "rollback", "--board", "sim-a", "--inventory", inv)  # and forward again
-    assert doc["sim-a"]["active"]["digest"] == digests[1]
+    assert doc["sim-a"]["active"]["digest"] == digests[2]
     assert _active(board).startswith("releases/")
-
-
-def test_pull_fetches_new_results_once(make_inventory, sim_bundle, runtime_wheel, tmp_path, capsys):
-    inv = make_inventory()
-    [out] = push(sim_bundle, [load_inventory(inv).boards["sim-b"]], runtime_wheel, load_inventory(inv).known_hosts)
-    assert out.ok, out.error
-    gx, gy = golden(sim_bundle)
-    np.save(tmp_path / "x.npy", gx)
-    for _ in range(2):
-        assert cli(capsys, "infer", "--board", "sim-b", tmp_path / "x.npy", "--inventory", inv)[0] == 0
-    code, doc, err = cli_json(capsys, "pull", "--board", "sim-b", "--inventory", inv, "--dest", tmp_path / "res")
-    assert code == 0, err
-    fetched = doc["sim-b"]["fetched"]
-    assert len(fetched) == 2 and all(f.endswith("-infer.npy") for f in fetched)
-    for f in fetched:
-        assert np.array_equal(np.load(tmp_path / "res" / "sim-b" / f), gy)
-    code, doc, err = cli_json(capsys, "pull", "--board", "sim-b", "--inventory", inv, "--dest", tmp_path / "res")
-    assert doc["sim-b"]["fetched"] == [] and doc["sim-b"]["on_board"] == 2

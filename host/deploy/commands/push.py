@@ -5,15 +5,17 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from sustainml.host.progress import make_progress
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from sustainml.host.progress import console
 
 from ..fleet import Outcome
 from ..inventory import BoardEntry
 from ..options import add_common, inventory, report, selected
 from ..push import push
-from ..runtime_wheel import build_runtime_wheel, wheel_id, RuntimeWheel
+from ..runtime_wheel import RuntimeWheel, build_runtime_wheel
 
-COLUMNS = ("result", "overlay", "release", "smoke test", "runtime", "seconds")
+COLUMNS = ("result", "overlay", "digest", "smoke test", "runtime", "seconds")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def row(o: Outcome) -> Sequence[object]:
     v = o.value
     smoke = v["smoke"]
-    return ["ok", v["release"]["name"], v["release"]["release"],
+    return ["ok", v["release"]["name"], v["release"]["digest"][:12],
             f"pass: {smoke['outputs']} outputs bit-exact ({smoke['samples']} samples)",
             v["runtime"] + (" (installed)" if v["installed_runtime"] else ""), f"{o.seconds:.1f}"]
 
@@ -36,12 +38,12 @@ def row(o: Outcome) -> Sequence[object]:
 def run(args: argparse.Namespace) -> int:
     inv = inventory(args)
     boards = selected(args, inv)
-    wheel = RuntimeWheel(args.runtime_wheel, wheel_id(args.runtime_wheel)) if args.runtime_wheel \
-        else build_runtime_wheel()
+    wheel = RuntimeWheel.from_file(args.runtime_wheel) if args.runtime_wheel else build_runtime_wheel()
     if args.json:
         outcomes = push(args.bundle, boards, wheel, inv.known_hosts, args.accept_new_host_key)
     else:
-        with make_progress() as prog:
+        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[info]}"),
+                      TimeElapsedColumn(), console=console, transient=True) as prog:
             tasks = {b.name: prog.add_task(b.name, total=None, info="waiting") for b in boards}
 
             def step(board: BoardEntry, what: str) -> None:

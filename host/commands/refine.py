@@ -1,0 +1,47 @@
+"""``sustainml refine --db DB --board NAME [--out cost-model.yaml]``: fit a board's cost model to measurements.
+
+Fits the board's latency (fixed overhead per call, per-byte transfer, cycles per fold-loop trip
+by layer kind, loop and per-stage overheads, stage overlap) and power coefficients (static,
+dynamic per DSP/LUT/FF/BRAM) to the measurements database with a robust least-squares fit,
+prints the prediction error before (prior) and after refinement on held-out designs (k-fold
+by design: MAPE and max), and writes the coefficients fitted on every design. Default output:
+where ``sustainml search`` and ``sustainml generate`` look for refined coefficients first
+(``$SUSTAINML_COST_MODELS/<board>.yaml``, else ``~/.config/sustainml/cost-models/<board>.yaml``).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..measure.db import open_existing
+from ..measure.refine import STATS, changed_coefficients, default_output, refine
+from ..measure.report import ERROR_COLUMNS, error_rows
+from ..progress import console, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("refine", help="fit a board's cost-model coefficients to measurements",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", type=Path, required=True, help="measurements database (sustainml-deploy measure)")
+    p.add_argument("--board", required=True, help="board name in the database (e.g. sim:pynq-z2, or pynq-z2)")
+    p.add_argument("--out", type=Path, default=None, help="refined coefficients file (default: see above)")
+    p.add_argument("--prior", type=Path, default=None,
+                   help="coefficients to start from and compare against (default: the packaged prior)")
+    p.add_argument("--folds", type=int, default=4, help="k of the k-fold (by design) held-out error (default 4)")
+    p.add_argument("--stat", choices=STATS, default="min", help="latency statistic per call to fit (default min)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_existing(args.db) as db:
+        with console.status(f"fitting {args.board} ..."):
+            r = refine(db, args.board, args.prior, args.folds, args.stat)
+    table(f"{r.db_board}: prediction error on held-out designs ({len(r.observations)} designs, {r.folds}-fold)",
+          ERROR_COLUMNS, error_rows(r))
+    table("coefficients", ["coefficient", "prior", "refined"],
+          [[n, f"{a:.4g}", f"{b:.4g}"] for n, a, b in changed_coefficients(r)])
+    out = args.out or default_output(r.board)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    r.refined.save(out)
+    console.print(f"refined coefficients: {out}")
+    return 0

@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""FP8 training comparison (issue 9): prints the markdown table of `sustainml fp8-bench`.
+
+    .venv/bin/python scripts/bench_fp8.py                 # all tasks, all formats (~25 min on 2 cores)
+    .venv/bin/python scripts/bench_fp8.py --task ecg_baseline/ECG5000 --epochs 10
+"""
+import sys
+
+from sustainml.host.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["fp8-bench", *sys.argv[1:]]))

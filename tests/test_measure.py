@@ -1,0 +1,222 @@
+"""Measurement campaigns on simulated boards, the measurements DB, refinement and the report.
+
+The simulated boards' timing and power parameters are hidden from the host (board/sim/params.yaml)
+and differ from the cost model's priors; these tests check that a campaign recovers them well
+enough to predict designs it never measured, and that a SIGKILLed campaign resumes exactly.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from measure_bundles import bundle_for, timing_bundles
+from sustainml.host.cli import main as sustainml_main
+from sustainml.host.deploy_cli import main as deploy_main
+from sustainml.host.measure.campaign import CampaignError, load_campaign
+from sustainml.host.measure.db import Measurement, MeasurementDB
+from sustainml.host.measure.refine import load_observations, refine
+from sustainml.nas.catalogue import get_board
+from sustainml.nas.cost_sources import resolve
+from sustainml.nas.costmodel import load_coefficients
+from sustainml.nas.folding import fold
+from sustainml.nas.quantized import plan_stages
+
+Z2, ZCU = get_board("pynq-z2"), get_board("zcu104")
+
+
+def write_campaign(path: Path, **fields) -> Path:
+    doc = {"name": "t", "boards": ["sim:pynq-z2"], "batches": [1, 8], "calls": 30, "repetitions": 1, "warmup": 2,
+           "power": {"interval_s": 0.004, "idle_s": 0.05, "meter": "sim"}}
+    doc.update(fields)
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def keys(db_path: Path):
+    con = sqlite3.connect(str(db_path))
+    rows = con.execute("SELECT board, bundle_hash, batch, repetition FROM measurements").fetchall()
+    con.close()
+    return rows
+
+
+# ---------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def calibration_db(tmp_path_factory):
+    """One campaign over 12 designs on the simulated PYNQ-Z2 (meter) and 12 on the ZCU104 (rails)."""
+    root = tmp_path_factory.mktemp("calibration")
+    z2 = timing_bundles(root / "bundles", "pynq-z2", Z2.part, 12, seed=11)
+    zcu = timing_bundles(root / "bundles", "zcu104", ZCU.part, 12, seed=12)
+    camp = write_campaign(root / "camp.yaml", boards=["sim:pynq-z2", "sim:zcu104"],
+                          overlays=[str(p) for p in z2 + zcu])
+    assert deploy_main(["measure", str(camp)]) == 0
+    return root / "measurements.sqlite"
+
+
+# ---------------------------------------------------------------------------------- campaign file
+def test_bad_campaign_files_are_one_line_errors(tmp_path, capsys):
+    cases = [({"boards": "sim:pynq-z2"}, "boards must be a non-empty list"),
+             ({"boards": ["sim:pynq-z9"]}, "unknown board 'pynq-z9'"),
+             ({"overlays": [{"pareto": "x", "objective": "speed"}]}, "objective: latency|dsp|energy"),
+             ({"batches": [0]}, "batches must be an integer >= 1"),
+             ({"power": {"interval_s": -1}}, "interval_s > 0"),
+             ({"colour": "red"}, "unknown field 'colour'")]
+    for fields, msg in cases:
+        doc = {"overlays": ["b"], **fields}
+        with pytest.raises(CampaignError, match=msg.replace("|", "\\|").replace("(", "\\(")):
+            load_campaign(write_campaign(tmp_path / "c.yaml", **doc))
+    write_campaign(tmp_path / "c.yaml", overlays=[str(tmp_path / "nowhere")])
+    assert deploy_main(["measure", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere: not an overlay bundle" in err[0]
+
+
+def test_db_keys_are_unique_and_rows_round_trip(tmp_path):
+    with MeasurementDB(tmp_path / "m.sqlite") as db:
+        m = Measurement(board="sim:pynq-z2", bundle_hash="ab" * 32, batch=4, repetition=0, overlay="o",
+                        part=Z2.part, simulated=True, clock_mhz=100.0, calls=10, warmup=1,
+                        latency_us={"min": 1.0, "p50": 2.0}, hw_us={"min": 0.5}, overhead_us={"min": 0.2},
+                        throughput_sps=5.0, measured_at="2025-01-01T00:00:00+00:00", project_version="0.1.0",
+                        power={"source": "meter", "rails": {}}, power_source="meter", idle_w=1.7)
+        assert db.insert(m) is True
+        assert db.insert(m) is False  # same unit: never a duplicate
+        got = db.measurements("sim:pynq-z2")
+        assert len(got) == 1 and got[0].latency_us == {"min": 1.0, "p50": 2.0} and got[0].power["source"] == "meter"
+        assert db.done_keys("sim:pynq-z2") == {("ab" * 32, 4, 0)}
+
+
+# ---------------------------------------------------------------------------------- campaigns
+def test_campaign_rows_carry_provenance(calibration_db):
+    with MeasurementDB(calibration_db) as db:
+        rows = db.measurements()
+        designs = db.designs()
+    assert len(rows) == 2 * 12 * 2  # boards x overlays x batches
+    assert {r.board for r in rows} == {"sim:pynq-z2", "sim:zcu104"}
+    for r in rows:
+        d = designs[r.bundle_hash]
+        assert r.part == d.part == (Z2.part if r.board == "sim:pynq-z2" else ZCU.part)
+        assert r.simulated and r.pynq_version == "4.0.0" and r.project_version.startswith("0.1.0")
+        assert abs(r.clock_mhz - d.clock_mhz) < 0.01  # the clock pynq programmed on the (sim) board
+        assert 0 < r.latency_us["min"] <= r.latency_us["p50"] <= r.latency_us["max"]
+        # power: the PYNQ-Z2 has no rails (simulated external meter), the ZCU104 has PMBus rails
+        assert r.power_source == ("meter" if r.board == "sim:pynq-z2" else "rails")
+        assert r.busy_w > r.idle_w > 0 and r.energy_j > 0
+    assert any(len(r.power["rails"]) > 3 for r in rows if r.board == "sim:zcu104")
+
+
+def test_rerun_without_resume_refuses_and_resume_measures_nothing_twice(calibration_db, tmp_path, capsys):
+    camp = calibration_db.parent / "camp.yaml"
+    assert deploy_main(["measure", str(camp)]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    before = keys(calibration_db)
+    assert deploy_main(["measure", str(camp), "--resume"]) == 0
+    assert sorted(keys(calibration_db)) == sorted(before)
+
+
+def test_sigkilled_campaign_resumes_to_the_rows_of_an_uninterrupted_one(tmp_path):
+    z2 = timing_bundles(tmp_path / "b", "pynq-z2", Z2.part, 3, seed=5)
+    zcu = timing_bundles(tmp_path / "b", "zcu104", ZCU.part, 3, seed=6)
+    fields = dict(boards=["sim:pynq-z2", "sim:zcu104"], overlays=[str(p) for p in z2 + zcu], repetitions=2,
+                  calls=15)
+    full = write_campaign(tmp_path / "full.yaml", db="full.sqlite", **fields)
+    killed = write_campaign(tmp_path / "killed.yaml", db="killed.sqlite", **fields)
+    assert deploy_main(["measure", str(full)]) == 0
+    total = len(keys(tmp_path / "full.sqlite"))
+    assert total == 2 * 3 * 2 * 2
+    cmd = [sys.executable, "-m", "sustainml.host.deploy_cli", "measure", str(killed)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    n = 0
+    while time.time() < deadline and n < total // 3:
+        time.sleep(0.05)
+        if (tmp_path / "killed.sqlite").exists():
+            try:
+                n = len(keys(tmp_path / "killed.sqlite"))
+            except sqlite3.OperationalError:
+                n = 0
+    os.kill(proc.pid, signal.SIGKILL)  # the campaign only; its board workers notice on their own
+    proc.wait()
+    partial = keys(tmp_path / "killed.sqlite")
+    assert 0 < len(partial) < total
+    assert deploy_main(["measure", str(killed), "--resume"]) == 0
+    resumed = keys(tmp_path / "killed.sqlite")
+    assert len(resumed) == len(set(resumed)) == total  # no duplicates, nothing lost
+    assert set(resumed) == set(keys(tmp_path / "full.sqlite"))
+    assert set(partial) <= set(resumed)
+    con = sqlite3.connect(str(tmp_path / "killed.sqlite"))  # whole rows only
+    assert con.execute("SELECT COUNT(*) FROM measurements WHERE latency_us IS NULL OR energy_j IS NULL").fetchone()[0] == 0
+
+
+# ---------------------------------------------------------------------------------- refinement
+@pytest.fixture(scope="module")
+def refined(calibration_db):
+    with MeasurementDB(calibration_db) as db:
+        return {b: refine(db, b, folds=4) for b in ("sim:pynq-z2", "sim:zcu104")}
+
+
+@pytest.mark.parametrize("board", ["sim:pynq-z2", "sim:zcu104"])
+def test_refinement_predicts_held_out_designs(refined, board):
+    r = refined[board]
+    before, after = r.errors["before"], r.errors["after"]
+    # the prior is off (hidden silicon differs), the refined model is not, on designs it never saw
+    assert before["latency"]["mape_pct"] > 10 and before["board power"]["mape_pct"] > 5
+    assert after["latency"]["mape_pct"] <= 5.0
+    assert after["dynamic power"]["mape_pct"] <= 10.0 and after["board power"]["mape_pct"] <= 10.0
+    assert after["energy"]["mape_pct"] < before["energy"]["mape_pct"]
+
+
+def test_refined_folding_picks_lower_measured_energy(refined, tmp_path):
+    """The NAS's energy parallelization (fold(..., 'energy')) with prior vs refined coefficients:
+    the designs picked with the refined model draw less measured energy per inference."""
+    from measure_bundles import random_topology
+    import numpy as np
+
+    r = refined["sim:pynq-z2"]
+    rng = np.random.default_rng(99)
+    picks = []
+    for i in range(4):
+        stages = plan_stages(random_topology(rng, 140, 1, 5, f"nas{i}"))
+        for tag, coeffs in (("prior", r.prior), ("refined", r.refined)):
+            chosen = fold(stages, Z2, "energy", coeffs=coeffs).stages
+            picks.append((i, tag, bundle_for(tmp_path / "b", f"nas{i}_{tag}", "pynq-z2", Z2.part, chosen)))
+    camp = write_campaign(tmp_path / "nas.yaml", overlays=sorted({str(p) for _, _, p in picks}))
+    assert deploy_main(["measure", str(camp)]) == 0
+    with MeasurementDB(tmp_path / "measurements.sqlite") as db:
+        _, obs = load_observations(db, "sim:pynq-z2")
+    energy = {o.design.name: o.energy_j for o in obs}
+    prior_e = sum(energy[p.name] for _, tag, p in picks if tag == "prior")
+    refined_e = sum(energy[p.name] for _, tag, p in picks if tag == "refined")
+    assert all(energy[f"nas{i}_refined"] <= energy[f"nas{i}_prior"] * 1.02 for i in range(4))
+    assert refined_e < prior_e
+
+
+def test_refine_cli_writes_where_the_search_looks(calibration_db, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SUSTAINML_COST_MODELS", str(tmp_path / "models"))
+    assert resolve("pynq-z2").kind == "prior"
+    assert sustainml_main(["refine", "--db", str(calibration_db), "--board", "sim:pynq-z2", "--folds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "latency" in out and "held-out" in out
+    src = resolve("pynq-z2")
+    assert src.kind == "refined" and src.path == tmp_path / "models" / "pynq-z2.yaml"
+    assert "refined from 12 designs measured on sim:pynq-z2" in src.coeffs.source
+    assert src.coeffs.table("power")["static_w"] != load_coefficients("pynq-z2").table("power")["static_w"]
+    assert sustainml_main(["refine", "--db", str(calibration_db), "--board", "kv260"]) == 2
+    assert "no measurements for board 'kv260'" in capsys.readouterr().err
+
+
+def test_report_is_html_with_plots(calibration_db, tmp_path):
+    assert sustainml_main(["report", "--db", str(calibration_db), "--out", str(tmp_path / "rep"), "--folds", "3"]) == 0
+    page = (tmp_path / "rep" / "index.html").read_text()
+    pngs = sorted((tmp_path / "rep").glob("*.png"))
+    assert len(pngs) == 2 * 3  # per board: predicted vs measured, Pareto, latency distribution
+    for p in pngs:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+        assert f'src="{p.name}"' in page
+    assert "sim:zcu104" in page and "refined MAPE (held out)" in page
