@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from sustainml import REPO_ROOT
-from sustainml.host.hlsgen import (REGISTERS, DnnuIO, HlsGenError, ToolchainError, compile_dnnu, emit_dnnu,
-                                   find_ap_types, run_dnnu, toolchain)
+from sustainml.host.hlsgen import (REGISTERS, DnnuIO, HlsGenError, ToolchainError, compile_dnnu, compile_sources,
+                                   emit_dnnu, find_ap_types, run_dnnu, toolchain)
 from sustainml.nas import golden
 from sustainml.nas.costmodel import unroll_dims
 from sustainml.nas.folding import divisors
@@ -199,6 +199,15 @@ def test_compile_cache_hits_and_survives_concurrent_compiles(tmp_path, monkeypat
     x = np.random.default_rng(0).integers(-128, 128, size=(7, 16))
     assert np.array_equal(run_dnnu(lib.path, DnnuIO.of_model(random_quantized_model(small, 5)), x),
                           golden.run(random_quantized_model(small, 5), x))
+
+
+def test_compile_error_is_one_line_with_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUSTAINML_CACHE", str(tmp_path))
+    with pytest.raises(ToolchainError, match=r"C simulation compile of broken.cpp failed: .*error.*full log: .*compile-error.log") as info:
+        compile_sources({"broken.cpp": '#include "sustainml/dnnu.h"\nint f( {\n'}, "broken.cpp")
+    assert "\n" not in str(info.value)
+    log = Path(str(info.value).split("full log: ")[1].rstrip(")"))
+    assert "broken.cpp" in log.read_text() and not list(tmp_path.rglob("*.so"))
 
 
 def test_run_dnnu_io_forms_and_bad_input(half_model, ecg5000):

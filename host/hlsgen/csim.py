@@ -84,6 +84,8 @@ def compile_sources(sources: Mapping[str, str], main: str, name: str = "lib",
                     flags: Sequence[str] = CXXFLAGS) -> CsimLibrary:
     """Compile ``sources`` (file name -> text; ``main`` is the translation unit, the others are
     headers next to it) into ``lib<name>.so``, through the cache."""
+    if main not in sources:
+        raise HlsGenError(f"compile_sources: translation unit {main!r} is not among the sources {sorted(sources)}")
     ap = _ap_types()
     cxx = toolchain.compiler()
     h = hashlib.sha256()
