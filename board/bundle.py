@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 import yaml
 
+from . import fp8
 from .errors import BundleError
 
 FORMAT = "sustainml-overlay/1"
@@ -29,6 +30,11 @@ REGISTERS = ("ap_ctrl", "in_addr", "out_addr", "batch")
 DEFAULT_REGISTERS = {"ap_ctrl": 0x00, "gie": 0x04, "ier": 0x08, "isr": 0x0C,
                      "in_addr": 0x10, "out_addr": 0x1C, "batch": 0x28}
 DTYPES = ("int8", "int16", "int32")
+#: I/O encodings: integer containers, or FP8 E5M2 codes (uint8) with a bias register per side.
+FP8_ENCODING = "fp8-e5m2"
+ENCODINGS = ("int", FP8_ENCODING)
+#: Extra s_axilite registers of a DNNU with FP8 I/O (Vitis HLS layout after ``batch``).
+FP8_REGISTERS = {"in_bias": 0x30, "out_bias": 0x38}
 
 PathLike = Union[str, Path]
 
@@ -48,13 +54,24 @@ def container_dtype(bits: int) -> str:
 
 @dataclass(frozen=True)
 class IoSpec:
-    """One DMA stream: per-sample shape, container dtype and fixed-point format."""
+    """One DMA stream: per-sample shape, container dtype and fixed-point format.
+
+    With ``encoding: fp8-e5m2`` the container holds FP8 E5M2 codes (``dtype: uint8``) at the
+    bias in register ``register`` (default value ``bias``); ``bits``/``frac`` are then the
+    integer grid the DNNU quantizes the input to, or its logits' format."""
 
     shape: Tuple[int, ...]
     dtype: str
     bits: int
     signed: bool
     frac: int
+    encoding: str = "int"
+    bias: Optional[int] = None
+    register: Optional[str] = None
+
+    @property
+    def fp8(self) -> bool:
+        return self.encoding == FP8_ENCODING
 
     @property
     def lo(self) -> int:
@@ -68,34 +85,54 @@ class IoSpec:
     def np_dtype(self) -> np.dtype:
         return np.dtype(self.dtype)
 
-    def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Float values → integers: ``clip(round_half_even(x * 2**frac))`` in the container dtype."""
+    def quantize(self, x: np.ndarray, bias: Optional[int] = None) -> np.ndarray:
+        """Float values → container values: ``clip(round_half_even(x * 2**frac))``, or for FP8
+        I/O the E5M2 codes at ``bias`` (default: the manifest's)."""
+        if self.fp8:
+            return fp8.encode(np.asarray(x, dtype=np.float64), self.bias if bias is None else bias)
         q = np.round(np.asarray(x, dtype=np.float64) * (2.0 ** self.frac))
         return np.clip(q, self.lo, self.hi).astype(self.np_dtype)
 
-    def dequantize(self, q: np.ndarray) -> np.ndarray:
+    def dequantize(self, q: np.ndarray, bias: Optional[int] = None) -> np.ndarray:
+        """Container values → floats (FP8 codes decoded at ``bias``, default the manifest's)."""
+        if self.fp8:
+            return fp8.decode(np.asarray(q), self.bias if bias is None else bias).astype(np.float64)
         return np.asarray(q, dtype=np.float64) / (2.0 ** self.frac)
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "IoSpec":
         if not isinstance(d, Mapping):
             raise BundleError(f"{where}: expected a mapping with shape, dtype, bits, signed, frac")
+        enc = d.get("encoding", "int")
+        if enc not in ENCODINGS:
+            raise BundleError(f"{where}: encoding={enc!r} is not one of {', '.join(ENCODINGS)}")
         try:
             spec = cls(tuple(int(s) for s in d["shape"]), str(d["dtype"]), int(d["bits"]),
-                       bool(d.get("signed", True)), int(d.get("frac", 0)))
+                       bool(d.get("signed", True)), int(d.get("frac", 0)), enc,
+                       *((int(d["bias"]), str(d["register"])) if enc == FP8_ENCODING else ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{where}: missing or invalid field ({exc})") from None
-        if spec.dtype not in DTYPES:
+        if spec.fp8:
+            if spec.dtype != "uint8":
+                raise BundleError(f"{where}: dtype={spec.dtype!r}, FP8 codes travel as uint8")
+            if not 0 <= int(spec.bias) <= 63:
+                raise BundleError(f"{where}: bias={spec.bias} out of range (0..63)")
+            if not 2 <= spec.bits <= 32:
+                raise BundleError(f"{where}: bits={spec.bits} out of range (2..32)")
+        elif spec.dtype not in DTYPES:
             raise BundleError(f"{where}: dtype={spec.dtype!r} is not one of {', '.join(DTYPES)}")
-        if not 1 <= spec.bits <= np.dtype(spec.dtype).itemsize * 8:
+        elif not 1 <= spec.bits <= np.dtype(spec.dtype).itemsize * 8:
             raise BundleError(f"{where}: bits={spec.bits} does not fit dtype {spec.dtype}")
         if not spec.shape or min(spec.shape) < 1:
             raise BundleError(f"{where}: shape={list(spec.shape)} must be non-empty and positive")
         return spec
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"shape": list(self.shape), "dtype": self.dtype, "bits": self.bits, "signed": self.signed,
-                "frac": self.frac}
+        d = {"shape": list(self.shape), "dtype": self.dtype, "bits": self.bits, "signed": self.signed,
+             "frac": self.frac}
+        if self.fp8:
+            d.update(encoding=self.encoding, bias=self.bias, register=self.register)
+        return d
 
 
 @dataclass(frozen=True)
@@ -192,8 +229,10 @@ def validate_manifest(doc: Any, where: str = MANIFEST, need_files: bool = True) 
         raise BundleError(f"{where}: ip.name is missing")
     if not isinstance(doc["io"], Mapping):
         raise BundleError(f"{where}: io must be a mapping with input and output")
-    IoSpec.from_dict(doc["io"].get("input"), f"{where}: io.input")
-    IoSpec.from_dict(doc["io"].get("output"), f"{where}: io.output")
+    for side in ("input", "output"):
+        spec = IoSpec.from_dict(doc["io"].get(side), f"{where}: io.{side}")
+        if spec.fp8 and spec.register not in regs:
+            raise BundleError(f"{where}: io.{side}.register={spec.register!r} is not in the register map")
     if doc["kind"] == "sim":
         sim = doc.get("sim")
         if not isinstance(sim, Mapping) or "library" not in sim or "symbol" not in sim:

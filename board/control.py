@@ -7,7 +7,7 @@ accelerator raises :class:`DnnuTimeoutError`; the caller is never blocked past t
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from .errors import BoardError, DnnuTimeoutError
 
@@ -33,8 +33,9 @@ class ApCtrl:
     def idle(self) -> bool:
         return bool(self.status() & AP_IDLE)
 
-    def start(self, in_addr: int, out_addr: int, batch: int) -> int:
-        """Program the arguments and set ap_start; returns the device clock at start (ns)."""
+    def start(self, in_addr: int, out_addr: int, batch: int, scalars: Optional[Mapping[str, int]] = None) -> int:
+        """Program the arguments (``scalars``: further 32-bit registers by name, e.g. FP8 I/O
+        biases) and set ap_start; returns the device clock at start (ns)."""
         if not self.idle():
             raise BoardError("DNNU is not idle (a previous call is still running or it is hung)")
         w = self.mmio.write
@@ -43,6 +44,8 @@ class ApCtrl:
         w(self.regs["out_addr"], out_addr & 0xFFFFFFFF)
         w(self.regs["out_addr"] + 4, out_addr >> 32)
         w(self.regs["batch"], int(batch))
+        for name, value in (scalars or {}).items():
+            w(self.regs[name], int(value))
         w(self.regs["ap_ctrl"], AP_START)
         return self.clock()
 

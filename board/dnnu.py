@@ -11,6 +11,11 @@ Input/output buffers are allocated once with ``pynq.allocate`` and reused by eve
 Timing uses the device's clock (``perf_counter_ns``; the sim device's excludes the host time of
 its C-simulation): hardware time runs from ap_start to ap_done, end-to-end time from entering a
 call (quantized input ready) to its outputs copied back.
+
+FP8 I/O bundles (``io.input.encoding: fp8-e5m2``): the PS encodes float samples to E5M2 codes at
+:attr:`Dnnu.in_bias` and decodes the output codes at :attr:`Dnnu.out_bias` (numpy codec,
+:mod:`sustainml.board.fp8`); both biases are written to their registers on every call (defaults
+from the manifest). ``Prediction.logits`` then holds the output codes, ``scores`` their values.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import identity
+from . import fp8, identity
 from .bundle import Bundle, IoSpec, check_part, load_bundle
 from .control import ApCtrl
 from .errors import BoardError
@@ -46,16 +51,18 @@ class CallTiming:
 
 @dataclass
 class Prediction:
-    """Integer logits (output fixed point, ``frac`` fractional bits), classes, per-call timings."""
+    """Logits as the DNNU wrote them (integers with ``frac`` fractional bits, or FP8 codes for
+    FP8 I/O, then decoded in ``values``), classes, per-call timings."""
 
     logits: np.ndarray
     classes: np.ndarray
     frac: int
     timings: List[CallTiming] = field(default_factory=list)
+    values: Optional[np.ndarray] = None
 
     @property
     def scores(self) -> np.ndarray:
-        return self.logits / float(2 ** self.frac)
+        return self.values if self.values is not None else self.logits / float(2 ** self.frac)
 
 
 class Dnnu:
@@ -77,6 +84,34 @@ class Dnnu:
         self.output_buffer = pynq.allocate((self.max_batch,) + self.output_spec.shape,
                                            self.output_spec.np_dtype, target=device)
         self.last_timing: Optional[CallTiming] = None
+        self._biases: Dict[str, int] = {}  # FP8 I/O: register name -> bias written on every call
+        for spec in (self.input_spec, self.output_spec):
+            if spec.fp8:
+                self._biases[str(spec.register)] = fp8.check_bias(spec.bias, f"manifest {spec.register}")
+
+    # ------------------------------------------------------------------ FP8 I/O biases
+    @property
+    def in_bias(self) -> Optional[int]:
+        """FP8 input bias (register ``in_bias``); None for integer I/O."""
+        return self._biases.get(str(self.input_spec.register)) if self.input_spec.fp8 else None
+
+    @in_bias.setter
+    def in_bias(self, value: int) -> None:
+        self._set_bias(self.input_spec, value, "in_bias")
+
+    @property
+    def out_bias(self) -> Optional[int]:
+        """FP8 output bias (register ``out_bias``); None for integer I/O."""
+        return self._biases.get(str(self.output_spec.register)) if self.output_spec.fp8 else None
+
+    @out_bias.setter
+    def out_bias(self, value: int) -> None:
+        self._set_bias(self.output_spec, value, "out_bias")
+
+    def _set_bias(self, spec: IoSpec, value: int, what: str) -> None:
+        if not spec.fp8:
+            raise BoardError(f"{what}: bundle {self.bundle.name!r} has integer I/O (no FP8 bias)")
+        self._biases[str(spec.register)] = fp8.check_bias(value, what)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -141,7 +176,7 @@ class Dnnu:
 
     def _call(self, inp: Any, out: Any, n: int, t0: int) -> CallTiming:
         inp.flush()
-        start = self.ctrl.start(inp.physical_address, out.physical_address, n)
+        start = self.ctrl.start(inp.physical_address, out.physical_address, n, self._biases)
         done = self.ctrl.wait(self.timeout_s)
         out.invalidate()
         timing = CallTiming(n, done - start, self.clock() - t0)
@@ -149,14 +184,21 @@ class Dnnu:
         return timing
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Samples → integer containers: floats are quantized (round half to even, clip),
-        integers are checked against the input width."""
+        """Samples → input containers: floats are quantized (round half to even, clip) or, for
+        FP8 I/O, encoded at :attr:`in_bias`; integers are checked against the input width (FP8
+        I/O: uint8 arrays are taken as codes)."""
         a = np.asarray(x)
         shape = self.input_spec.shape
         if a.ndim == len(shape) and len(shape) == 2 and shape[1] == 1 and a.shape[1:] == shape[:1]:
             a = a[:, :, None]  # (N, L) for a one-channel input
         if a.shape[1:] != shape:
             raise BoardError(f"input shape {a.shape} does not match the DNNU's (N, {', '.join(map(str, shape))})")
+        if self.input_spec.fp8 and np.issubdtype(a.dtype, np.integer):
+            if a.dtype != np.uint8:
+                raise BoardError(f"FP8 input takes float samples or uint8 E5M2 codes, got {a.dtype}")
+            return a
+        if self.input_spec.fp8:
+            return self.input_spec.quantize(a, self.in_bias)
         if np.issubdtype(a.dtype, np.integer):
             lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
             if lo < self.input_spec.lo or hi > self.input_spec.hi:
@@ -171,7 +213,8 @@ class Dnnu:
         step = min(batch or self.max_batch, self.max_batch)
         if step < 1:
             raise BoardError(f"batch={batch} must be at least 1")
-        logits = np.empty((len(q),) + self.output_spec.shape, dtype=np.int64)
+        logits = np.empty((len(q),) + self.output_spec.shape,
+                          dtype=np.uint8 if self.output_spec.fp8 else np.int64)
         timings: List[CallTiming] = []
         for s in range(0, len(q), step):
             n = min(step, len(q) - s)
@@ -180,14 +223,22 @@ class Dnnu:
             timings.append(self._call(self.input_buffer[:n], self.output_buffer[:n], n, t0))
             logits[s:s + n] = self.output_buffer[:n]
             timings[-1] = self.last_timing = CallTiming(n, timings[-1].hw_ns, self.clock() - t0)
-        flat = logits.reshape(len(q), -1)
+        values = self.output_spec.dequantize(logits, self.out_bias) if self.output_spec.fp8 else None
+        flat = (logits if values is None else values).reshape(len(q), -1)
         classes = flat.argmax(axis=1) if len(q) else np.zeros(0, dtype=np.int64)
-        return Prediction(logits, classes, self.output_spec.frac, timings)
+        return Prediction(logits, classes, self.output_spec.frac, timings, values)
 
     def smoke_test(self) -> Dict[str, Any]:
         """Run the bundle's golden vectors; ``ok`` is True when every output matches bit for bit."""
         gin, gout = self.bundle.golden()
-        got = self.predict(gin.astype(np.int64)).logits.reshape(gout.shape)
+        saved = dict(self._biases)
+        try:  # FP8 I/O: golden codes are at the manifest's biases
+            for spec in (self.input_spec, self.output_spec):
+                if spec.fp8:
+                    self._biases[str(spec.register)] = int(spec.bias)
+            got = self.predict(gin if self.input_spec.fp8 else gin.astype(np.int64)).logits.reshape(gout.shape)
+        finally:
+            self._biases = saved
         mism = int(np.count_nonzero(got != gout))
         return {"ok": mism == 0, "samples": int(len(gin)), "mismatches": mism, "simulated": self.simulated}
 

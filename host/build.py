@@ -122,8 +122,8 @@ def build_sim(build_dir: Union[str, Path], out_root: Union[str, Path, None] = No
     echo(f"  {'cached' if lib.cached else f'compiled in {lib.compile_s:.1f} s'}: {lib.path}")
     gx = np.load(bdir / rec["golden"]["input"])
     gy = np.load(bdir / rec["golden"]["output"])
-    got = csim.run_dnnu(lib, rec["io"], gx)
-    if not np.array_equal(got, gy.astype(np.int64)):
+    got = csim.run_dnnu(lib, rec["io"], gx)  # FP8 I/O: codes, at the default bias registers
+    if not np.array_equal(got, gy):
         bad = int(np.argwhere((got != gy).any(axis=1))[0][0])
         raise SimMismatchError(f"{bdir}: C simulation differs from the golden model on golden sample {bad} "
                                f"({got[bad].tolist()} vs {gy[bad].tolist()}); no bundle written")
@@ -133,7 +133,8 @@ def build_sim(build_dir: Union[str, Path], out_root: Union[str, Path, None] = No
     write_hwh(dst / f"{dst.name}.hwh", dst.name, rec["part"], rec["clock_mhz"], rec["ip"]["name"], rec["ip"]["vlnv"],
               rec["registers"])
     manifest = _common(bdir, rec, dst)
-    manifest.update(kind="sim", sim={"library": library, "symbol": rec["sim"]["symbol"]})
+    manifest.update(kind="sim", sim={"library": library, "symbol": rec["sim"]["symbol"],
+                                     **({"args": rec["sim"]["args"]} if rec["sim"].get("args") else {})})
     write_manifest(dst, manifest)
     echo(f"sim overlay: {dst}")
     return dst

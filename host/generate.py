@@ -14,6 +14,10 @@ Tcl (host/tcl.py), the cost estimates (nas/costmodel.py) and a report. Layout::
                                   (the DNNU library), golden/*.bin, run_hls.tcl
     BUILD_DIR/vivado/build_overlay.tcl
 
+``io="fp8"`` (``--io fp8``) gives the DNNU FP8 I/O: E5M2 codes (1 byte per value) over DMA with
+the biases as run-time registers (``in_bias``, ``out_bias``; defaults chosen from the
+calibration data by the seed's bias table unless given); golden vectors are then codes.
+
 Everything written depends only on the inputs: the same model, board and options give a
 byte-identical directory.
 """
@@ -23,12 +27,16 @@ import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import yaml
 
 from sustainml import REPO_ROOT
+from sustainml.board.bundle import FP8_ENCODING
+from sustainml.board.fp8 import check_bias
+from sustainml.board.fp8 import encode as fp8_encode
+from sustainml.errors import SustainmlError
 from sustainml.nas import accumulators, golden
 from sustainml.nas.catalogue import Board, get_board
 from sustainml.nas.cost_sources import resolve
@@ -38,11 +46,14 @@ from sustainml.nas.quantized import QuantizedModel
 
 from . import tcl
 from .errors import UserError
-from .hlsgen.dnnu_io import DnnuIO
-from .hlsgen.emit import COSIM_BATCH, CSIM_SYMBOL, REGISTERS, emit_dnnu
+from .hlsgen.dnnu_io import DnnuIO, fp8_golden
+from .hlsgen.emit import COSIM_BATCH, CSIM_ARGS, CSIM_SYMBOL, emit_dnnu, registers
+from .hlsgen.errors import HlsGenError
 
 BUILD_FORMAT = "sustainml-build/1"
 GOLDEN_SAMPLES = 8
+#: ``--io`` choices -> manifest encoding.
+IO_ENCODINGS = {"int": "int", "fp8": FP8_ENCODING}
 LIBRARY = REPO_ROOT / "hls" / "include" / "sustainml"
 
 
@@ -123,6 +134,15 @@ def report_markdown(record: Dict[str, Any]) -> str:
                ["PL+PS energy per inference (uJ)", est["energy_per_inference_system_uj"]],
                ["fits the part", est["fits"]]]),
            ]
+    if "dma_bytes_per_sample" in record:
+        d, io = record["dma_bytes_per_sample"], record["io"]
+        out += ["\n## I/O: FP8 E5M2 over DMA\n\n",
+                f"Input codes decoded at register in_bias (default {io['input']['bias']}) and quantized on chip to "
+                f"{io['input']['bits']}-bit samples (frac {io['input']['frac']}); logits (frac {io['output']['frac']}) "
+                f"encoded at register out_bias (default {io['output']['bias']}).\n\n",
+                _markdown(["per sample", "bytes", "FP32 I/O bytes", "ratio"],
+                          [[side, d[side], d[f"{side}_fp32"], f"{d[side] / d[side + '_fp32']:.2f}"]
+                           for side in ("input", "output")])]
     return "".join(out)
 
 
@@ -133,7 +153,7 @@ TESTBENCH = """// C-simulation testbench of the DNNU (Vitis HLS csim_design): ru
 #include <vector>
 #include "config.h"
 
-void dnnu(const dnnu_in_t* in, dnnu_out_t* out, int batch);
+@DECL@
 
 static bool load(const char* dir, const char* name, void* dst, size_t bytes) {
     char path[1024];
@@ -153,7 +173,7 @@ int main(int argc, char** argv) {
     std::vector<dnnu_out_t> want((size_t)n * DNNU_CLASSES), got((size_t)n * DNNU_CLASSES);
     if (!load(dir, "input.bin", in.data(), in.size() * sizeof(dnnu_in_t))) return 2;
     if (!load(dir, "output.bin", want.data(), want.size() * sizeof(dnnu_out_t))) return 2;
-    dnnu(in.data(), got.data(), n);
+    @CALL@;
     int bad = 0;
     for (size_t i = 0; i < got.size(); i++) {
         if (got[i] != want[i]) {
@@ -168,12 +188,53 @@ int main(int argc, char** argv) {
 """
 
 
-def _io(model: QuantizedModel) -> Dict[str, Any]:
-    io = DnnuIO.of_model(model)
-    return {"input": {"shape": [io.length, io.channels], "dtype": str(io.in_dtype), "bits": io.in_bits, "signed": True,
-                      "frac": int(model.input_frac)},
-            "output": {"shape": [io.classes], "dtype": str(io.out_dtype), "bits": io.out_bits, "signed": True,
-                       "frac": int(model.output_frac)}}
+#: The testbench's declaration and call of the top, per I/O encoding.
+TB_TOP = {"int": ("void dnnu(const dnnu_in_t* in, dnnu_out_t* out, int batch);", "dnnu(in.data(), got.data(), n)"),
+          FP8_ENCODING: ("#include <ap_int.h>\nvoid dnnu(const dnnu_in_t* in, dnnu_out_t* out, int batch, ap_uint<6> in_bias, "
+                         "ap_uint<6> out_bias);", "dnnu(in.data(), got.data(), n, @IN_BIAS@, @OUT_BIAS@)")}
+
+
+def testbench(n: int, encoding: str = "int", in_bias: Optional[int] = None, out_bias: Optional[int] = None) -> str:
+    """``tb_dnnu.cpp`` for ``n`` golden samples (FP8 I/O: run at the default biases)."""
+    decl, call = TB_TOP[encoding]
+    call = call.replace("@IN_BIAS@", str(in_bias)).replace("@OUT_BIAS@", str(out_bias))
+    return TESTBENCH.replace("@SAMPLES@", str(n)).replace("@DECL@", decl).replace("@CALL@", call)
+
+
+def _io(model: QuantizedModel, encoding: str = "int", in_bias: Optional[int] = None,
+        out_bias: Optional[int] = None) -> Dict[str, Any]:
+    io = DnnuIO.of_model(model, encoding)
+    doc = {"input": {"shape": [io.length, io.channels], "dtype": str(io.in_dtype), "bits": io.in_bits, "signed": True,
+                     "frac": int(model.input_frac)},
+           "output": {"shape": [io.classes], "dtype": str(io.out_dtype), "bits": io.out_bits, "signed": True,
+                      "frac": int(model.output_frac)}}
+    if io.fp8:
+        doc["input"].update(encoding=encoding, bias=in_bias, register="in_bias")
+        doc["output"].update(encoding=encoding, bias=out_bias, register="out_bias")
+    return doc
+
+
+def fp8_default_biases(model: QuantizedModel, x_int: np.ndarray) -> Tuple[int, int]:
+    """Bias registers for FP8 I/O from calibration inputs (integers on the input grid): the seed's
+    table applied to the median non-zero magnitude of the input samples and of the logits."""
+    from sustainml.nas.fp8 import choose_bias
+
+    def median(v: np.ndarray) -> float:
+        nz = np.abs(v[v != 0])
+        return float(np.median(nz)) if nz.size else 0.0
+
+    x = x_int[:512]
+    logits = golden.run(model, x) * 2.0 ** -model.output_frac
+    return choose_bias(median(x * 2.0 ** -model.input_frac)), choose_bias(median(logits))
+
+
+def _fp8_bias_option(value: Optional[int], flag: str) -> Optional[int]:
+    if value is None:
+        return None
+    try:
+        return check_bias(value, flag)
+    except SustainmlError as exc:
+        raise UserError(str(exc)) from None
 
 
 def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str = "pynq-z2",
@@ -181,12 +242,20 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
              calibration: Union[str, Path, np.ndarray, None] = None, calibration_limit: Optional[int] = None,
              margin_bits: int = 1, name: Optional[str] = None, golden_inputs: Optional[np.ndarray] = None,
              model: Optional[QuantizedModel] = None, keep_acc_bits: bool = False,
-             cost_model: Union[str, Path, None] = None) -> Generated:
+             cost_model: Union[str, Path, None] = None, io: str = "int", in_bias: Optional[int] = None,
+             out_bias: Optional[int] = None) -> Generated:
     """Generate the project (see module docstring). ``model`` skips loading ``model_dir``;
     ``keep_acc_bits`` keeps the model's accumulator widths (an error if the calibration data
     overflows any of them) instead of narrowing them to the profile. ``cost_model`` is an explicit
     coefficients file; by default refined coefficients are used when present, else the prior
-    (nas/cost_sources.py)."""
+    (nas/cost_sources.py). ``io`` is ``int`` or ``fp8`` (``in_bias``/``out_bias``: the FP8 bias
+    registers' default values; chosen from the calibration data when None)."""
+    if io not in IO_ENCODINGS:
+        raise UserError(f"--io {io!r}: expected one of {', '.join(IO_ENCODINGS)}")
+    encoding = IO_ENCODINGS[io]
+    if encoding != FP8_ENCODING and (in_bias is not None or out_bias is not None):
+        raise UserError("--in-bias/--out-bias apply to FP8 I/O only (add --io fp8)")
+    in_bias, out_bias = _fp8_bias_option(in_bias, "--in-bias"), _fp8_bias_option(out_bias, "--out-bias")
     b = get_board(board)
     cost = resolve(b, cost_model)
     src = Path(model_dir)
@@ -215,12 +284,24 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     if (src / "weights.npz").is_file():
         shutil.copyfile(src / "weights.npz", mdir / "weights.npz")
 
-    # golden vectors: a few samples through the golden model
+    # golden vectors: a few samples through the golden model (FP8 I/O: codes, through the torch codec)
     gx = x_cal[:GOLDEN_SAMPLES] if golden_inputs is None else calibration_inputs(m, golden_inputs)
-    gy = golden.run(m, gx)
-    io = _io(m)
-    gx_c = gx.astype(io["input"]["dtype"])
-    gy_c = gy.astype(io["output"]["dtype"])
+    if encoding == FP8_ENCODING:
+        try:
+            DnnuIO.of_model(m, encoding)
+        except HlsGenError as exc:
+            raise UserError(str(exc)) from None
+        auto_in, auto_out = fp8_default_biases(m, x_cal)
+        in_bias = auto_in if in_bias is None else in_bias
+        out_bias = auto_out if out_bias is None else out_bias
+        gx_c = fp8_encode(gx * 2.0 ** -m.input_frac, in_bias)
+        gy_c = fp8_golden(m, gx_c, in_bias, out_bias)
+    else:
+        gx_c, gy_c = None, None
+    io = _io(m, encoding, in_bias, out_bias)
+    if gx_c is None:
+        gx_c = gx.astype(io["input"]["dtype"])
+        gy_c = golden.run(m, gx).astype(io["output"]["dtype"])
     gdir = out / "golden"
     gdir.mkdir(exist_ok=True)
     np.save(gdir / "golden_input.npy", gx_c)
@@ -228,9 +309,9 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
 
     # HLS project
     hls = out / "hls"
-    emit_dnnu(m, hls / "src")
+    emit_dnnu(m, hls / "src", encoding)
     n_tb = min(len(gx_c), COSIM_BATCH)  # the m_axi depth emitted for C/RTL co-simulation
-    (hls / "src" / "tb_dnnu.cpp").write_text(TESTBENCH.replace("@SAMPLES@", str(n_tb)))
+    (hls / "src" / "tb_dnnu.cpp").write_text(testbench(n_tb, encoding, in_bias, out_bias))
     (hls / "golden").mkdir(parents=True, exist_ok=True)
     (hls / "golden" / "input.bin").write_bytes(np.ascontiguousarray(gx_c[:n_tb]).tobytes())
     (hls / "golden" / "output.bin").write_bytes(np.ascontiguousarray(gy_c[:n_tb]).tobytes())
@@ -246,8 +327,8 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
         "format": BUILD_FORMAT, "name": overlay, "model": m.topology.name, "board": b.name, "part": b.part,
         "ps": b.ps, "clock_mhz": clock, "objective": folding.objective, "target_fps": target_fps,
         "coefficients": _describe_cost(cost),
-        "ip": {"name": tcl.IP_NAME, "vlnv": tcl.VLNV, "top": tcl.TOP}, "registers": dict(REGISTERS),
-        "io": io, "sim": {"symbol": CSIM_SYMBOL},
+        "ip": {"name": tcl.IP_NAME, "vlnv": tcl.VLNV, "top": tcl.TOP}, "registers": registers(encoding),
+        "io": io, "sim": {"symbol": CSIM_SYMBOL, **({"args": CSIM_ARGS[encoding]} if CSIM_ARGS[encoding] else {})},
         "golden": {"input": "golden/golden_input.npy", "output": "golden/golden_output.npy", "samples": len(gx_c)},
         "calibration": {"source": _describe(calibration, m), "samples": int(len(x_cal)), "margin_bits": margin_bits},
         "accumulators": accumulators.table(acc_rows),
@@ -255,6 +336,8 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
         "stage_layers": [s.layer for s in m.stages],
         "estimates": estimates,
     }
+    if encoding == FP8_ENCODING:
+        record["dma_bytes_per_sample"] = DnnuIO.of_model(m, encoding).dma_bytes()
     (out / "estimates.yaml").write_text(yaml.safe_dump({**estimates, "features": features(est)}, sort_keys=False))
     (out / "build.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     (out / "report.md").write_text(report_markdown(record))

@@ -33,6 +33,7 @@ loop named below is the template's; a pipelined loop of N trips and depth D take
 from __future__ import annotations
 
 import math
+import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -53,14 +54,23 @@ LUT_TERMS = ("lut_base", "lut_stage", "lut_mult_bit2", "lut_add_bit", "lut_lane_
 FF_TERMS = ("ff_base", "ff_stage", "ff_add_bit", "ff_lane_bit", "ff_buffer_bit")
 STRUCT_TERMS = ("dsp_min_product_bits", "bram_min_bits", "depth_compute", "depth_pool", "depth_dma", "step_cycles")
 STAGE_KINDS = ("conv1d", "dwconv1d", "pwconv1d", "dense", "maxpool1d", "avgpool1d", "gap1d")
-#: Optional latency coefficients fitted from measurements (``sustainml refine``); a file without
-#: them gets these defaults, which leave the template cycle counts exactly as they are. A stage's
-#: interval becomes ``ii_<kind> * trips + loop_scale * (template interval - trips) + stage_cycles``
-#: (``trips``: fold-loop iterations per sample; fill and drain scale with it), and ``serial`` is
-#: the share by which one sample's latency moves from the overlapped dataflow pipeline (0) to
+#: Latency coefficients of the *measured* form of the model, written by ``sustainml refine``.
+#: A coefficients file without any of them uses the template cycle counts as they are; a file
+#: with them (missing ones take these values) gives each stage the interval
+#: ``ii_<kind> * work + loop_scale * (template interval - template fold trips) + stage_cycles``,
+#: with fill and drain scaled alike, plus ``stage_depth`` cycles of pipeline latency on the fill
+#: (one sample's latency, not the interval). ``work`` is the stage's operand passes per sample:
+#: its folded MAC iterations, for pooling its input values per lane (:func:`stage_work`).
+#: ``serial`` moves one sample's latency from the overlapped dataflow pipeline (0) towards
 #: the stages running one after another (1).
 LATENCY_REFINEMENT: Dict[str, float] = {**{f"ii_{k}": 1.0 for k in STAGE_KINDS}, "loop_scale": 1.0,
-                                        "stage_cycles": 0.0, "serial": 0.0}
+                                        "stage_cycles": 0.0, "stage_depth": 0.0, "serial": 0.0}
+#: Activity-based dynamic power terms of the measured form (default 0: absent from prior files):
+#: ``(f/100MHz) * (dyn_base_w + dyn_stage_w * stages + dyn_mac_bit2_w * sum(mults * w_bits * in_bits))``
+#: on top of the per-resource terms (clock tree and AXI while running, per-stage control and
+#: streams, multiplier datapaths switching in proportion to their operand widths).
+POWER_REFINEMENT: Dict[str, float] = {"dyn_base_w": 0.0, "dyn_stage_w": 0.0, "dyn_mac_bit2_w": 0.0}
+_OPTIONAL = {"latency": LATENCY_REFINEMENT, "power": POWER_REFINEMENT}
 
 
 class CostModelError(SustainmlError, ValueError):
@@ -99,6 +109,9 @@ class Coefficients:
     def replace(self, group: str, values: Mapping[str, float], source: Optional[str] = None) -> "Coefficients":
         """A copy with some coefficients of ``group`` changed (what a fit produces)."""
         merged = dict(getattr(self, group))
+        optional = _OPTIONAL.get(group, {})
+        if set(values) & set(optional):  # setting any measured-form term switches to the measured form
+            merged = {**optional, **merged}
         unknown = set(values) - set(merged)
         if unknown:
             raise CostModelError(f"unknown {group} coefficient(s) {sorted(unknown)}")
@@ -126,8 +139,9 @@ def _group(doc: Mapping[str, Any], name: str, terms: Sequence[str], where: str,
     unknown = sorted(set(g) - set(terms) - set(optional or {}))
     if optional is not None and unknown:
         raise CostModelError(f"{where}: {name} has unknown coefficient(s) {unknown}")
+    extra = (optional or {}).items() if set(g) & set(optional or {}) else ()
     try:
-        return tuple((t, float(g[t])) for t in terms) + tuple((t, float(g.get(t, d))) for t, d in (optional or {}).items())
+        return tuple((t, float(g[t])) for t in terms) + tuple((t, float(g.get(t, d))) for t, d in extra)
     except (TypeError, ValueError):
         raise CostModelError(f"{where}: {name} values must be numbers") from None
 
@@ -137,7 +151,7 @@ def _coeffs_from_dict(doc: Any, where: str) -> Coefficients:
         raise CostModelError(f"{where}: expected a mapping")
     return Coefficients(board=str(doc.get("board", "")), source=str(doc.get("source", "")),
                         latency=_group(doc, "latency", LATENCY_TERMS, where, LATENCY_REFINEMENT),
-                        power=_group(doc, "power", POWER_TERMS, where), ps_w=float(doc.get("ps_w", 0.0)),
+                        power=_group(doc, "power", POWER_TERMS, where, POWER_REFINEMENT), ps_w=float(doc.get("ps_w", 0.0)),
                         lut=_group(doc, "lut", LUT_TERMS, where), ff=_group(doc, "ff", FF_TERMS, where),
                         structure=_group(doc, "structure", STRUCT_TERMS, where))
 
@@ -220,19 +234,33 @@ class StageCost:
     ff: float
     lut_x: Dict[str, float] = field(default_factory=dict, repr=False)
     ff_x: Dict[str, float] = field(default_factory=dict, repr=False)
-    trips: int = 0  # fold-loop iterations per sample (the part of the interval that scales with ii)
+    work: int = 0  # operand passes per sample (stage_work)
+    #: (interval, fill, drain, fold trips) of the template, before any measured refinement
+    template: Tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
-def _refined_timing(kind: str, interval: int, fill: int, drain: int, trips: int,
-                    coeffs: Coefficients) -> Tuple[float, float, float]:
-    """Interval, fill and drain with the measured latency coefficients (see LATENCY_REFINEMENT)."""
+def stage_work(stage: Stage, folds: int) -> int:
+    """Operand passes per sample through the stage's lanes: folded MAC iterations of a compute
+    stage, input values per lane of a pooling stage (every input is read once)."""
+    if stage.kind in ("conv1d", "dwconv1d"):
+        return stage.out_len * folds
+    if stage.kind == "dense":
+        return folds
+    return stage.in_len * folds  # pwconv1d, pooling
+
+
+def with_latency(cost: StageCost, coeffs: Coefficients) -> StageCost:
+    """``cost`` with the interval, fill and drain of ``coeffs`` (template or measured form, see
+    LATENCY_REFINEMENT); resources are left as they are. Lets a fit re-time cached stage costs."""
     lat = coeffs.table("latency")
-    ii, scale, extra = lat[f"ii_{kind}"], lat["loop_scale"], lat["stage_cycles"]
-    if ii == 1.0 and scale == 1.0 and extra == 0.0:
-        return interval, fill, drain  # the template's own integer cycle counts
-    new = ii * trips + scale * (interval - trips) + extra
-    r = new / interval if interval else 1.0
-    return new, fill * r, drain * r
+    interval, fill, drain, trips = cost.template
+    if "loop_scale" in lat:
+        new = lat[f"ii_{cost.kind}"] * cost.work + lat["loop_scale"] * (interval - trips) + lat["stage_cycles"]
+        r = new / interval if interval else 1.0
+        interval, fill, drain = new, fill * r + lat["stage_depth"], drain * r
+    out = copy.copy(cost)  # (dataclasses.replace is ~10x slower; fits call this per evaluation)
+    out.interval, out.fill, out.drain = interval, fill, drain
+    return out
 
 
 def _bram_width(depth: int) -> int:
@@ -337,9 +365,9 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     ff = sum(ff_c[t] * v for t, v in ff_x.items() if v)
     trips = folds * (stage.out_len if kind in ("conv1d", "dwconv1d", "maxpool1d", "avgpool1d")
                      else stage.in_len if kind == "pwconv1d" else 1)
-    interval, fill, drain = _refined_timing(kind, interval, fill, drain, trips, coeffs)
-    return StageCost(index, kind, pe, simd, kp, folds, interval, fill, drain, mults, dsp, bram18, lut, ff,
-                     lut_x, ff_x, trips)
+    cost = StageCost(index, kind, pe, simd, kp, folds, interval, fill, drain, mults, dsp, bram18, lut, ff,
+                     lut_x, ff_x, stage_work(stage, folds), (interval, fill, drain, trips))
+    return with_latency(cost, coeffs) if "loop_scale" in coeffs.table("latency") else cost
 
 
 # ---------------------------------------------------------------------------------- whole design
@@ -370,6 +398,7 @@ class Estimate:
     fits: bool
     lut_x: Dict[str, float] = field(default_factory=dict, repr=False)
     ff_x: Dict[str, float] = field(default_factory=dict, repr=False)
+    mac_bits: float = 0.0  # sum over compute stages of multipliers * w_bits * in_bits
 
     @property
     def bram36(self) -> float:
@@ -424,9 +453,11 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     if io_out > worst:
         worst, where = io_out, "dma out"
     t_last += io_out + dma
-    serial = coeffs.table("latency")["serial"]
+    lat = coeffs.table("latency")
+    serial = lat.get("serial", 0.0)
     if serial:  # measured: stages of one sample overlap less than the ideal dataflow pipeline
-        t_last += serial * (2 * dma + io_in + sum(c.interval for c in costs) + io_out - t_last)
+        one_by_one = 2 * dma + io_in + sum(c.interval + lat["stage_depth"] for c in costs) + io_out
+        t_last += serial * (one_by_one - t_last)
     cycles = t_last + (batch - 1) * worst
     b_in, b_out = _io_bytes(stages)
     dma_bytes = batch * (b_in + b_out)
@@ -449,6 +480,9 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     pw = coeffs.table("power")
     scale = f_mhz / 100.0
     dynamic = scale * (pw["dsp_w"] * dsp + pw["lut_w"] * lut + pw["ff_w"] * ff + pw["bram_w"] * bram18 / 2.0)
+    mac_bits = float(sum(c.mults * s.w_bits * s.in_bits for c, s in zip(costs, stages)))
+    if "dyn_base_w" in pw:
+        dynamic += scale * (pw["dyn_base_w"] + pw["dyn_stage_w"] * len(costs) + pw["dyn_mac_bit2_w"] * mac_bits)
     power = {"static": pw["static_w"], "dynamic": dynamic, "pl": pw["static_w"] + dynamic, "ps": coeffs.ps_w}
     res = board.budget
     util = {"lut": lut / res["lut"], "ff": ff / res["ff"], "bram36": bram18 / 2.0 / max(res["bram36"], 1),
@@ -456,7 +490,7 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     fits = all(v <= 1.0 for v in util.values())
     return Estimate(board.name, f_mhz, batch, list(costs), io_in, io_out, worst, where, cycles, dma_bytes, dsp,
                     bram18, lut, ff, latency_s, 1.0 / per_inf_s, power, power["pl"] * per_inf_s,
-                    (power["pl"] + coeffs.ps_w) * per_inf_s, util, fits, lut_x, ff_x)
+                    (power["pl"] + coeffs.ps_w) * per_inf_s, util, fits, lut_x, ff_x, mac_bits)
 
 
 def estimate(design: Union[Topology, QuantizedModel, Sequence[Stage]], board: Union[str, Board] = "pynq-z2",
@@ -488,10 +522,16 @@ def latency_features(est: Estimate) -> Dict[str, float]:
 
 
 def power_features(est: Estimate) -> Dict[str, float]:
-    """x with ``P_pl = sum(coeff[k] * x[k])`` over POWER_TERMS."""
+    """x with ``P_pl = sum(coeff[k] * x[k])`` over POWER_TERMS (prior form; see activity_features)."""
     s = est.clock_mhz / 100.0
     return {"static_w": 1.0, "dsp_w": s * est.dsp, "lut_w": s * est.lut, "ff_w": s * est.ff,
             "bram_w": s * est.bram18 / 2.0}
+
+
+def activity_features(est: Estimate) -> Dict[str, float]:
+    """x of the measured form's extra dynamic power, ``sum(coeff[k] * x[k])`` over POWER_REFINEMENT."""
+    s = est.clock_mhz / 100.0
+    return {"dyn_base_w": s, "dyn_stage_w": s * len(est.stages), "dyn_mac_bit2_w": s * est.mac_bits}
 
 
 def lut_features(est: Estimate) -> Dict[str, float]:

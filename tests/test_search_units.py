@@ -258,3 +258,21 @@ def test_generator_parallelization_costs_more_dsp_than_folded(reference_topology
     fast = c.estimate(reference_topology, "latency")
     assert fast.dsp > folded["dsp"] and fast.latency_s * 1e6 < folded["latency_us"]
 
+
+
+def test_children_the_front_dominates_at_parent_accuracy_are_down_weighted():
+    from types import SimpleNamespace
+
+    from sustainml.nas.search.engine import DOMINATED_WEIGHT, Lemonade
+    from sustainml.nas.search.runner import Screened
+
+    req = parse(BASE)
+    front = [_rec(1, "a"), _rec(2, "b")]
+    front[0].cheap, front[0].metrics = {"energy_uj": 10.0}, {"val_acc_int": 0.95}
+    front[1].cheap, front[1].metrics = {"energy_uj": 2.0}, {"val_acc_int": 0.80}
+    g = front[0].genotype
+    kept = [(Screened(g, "ok", cheap={"energy_uj": 12.0}), 1, "grow"),   # worse than its parent c1 at c1's accuracy
+            (Screened(g, "ok", cheap={"energy_uj": 5.0}), 1, "shrink"),  # would extend the front
+            (Screened(g, "ok", cheap={"energy_uj": 3.0}), 2, "grow")]    # dominated by c2 at c2's accuracy
+    w = Lemonade(SimpleNamespace(req=req))._promise(front, kept)
+    assert w.tolist() == [DOMINATED_WEIGHT, 1.0, DOMINATED_WEIGHT]

@@ -10,7 +10,7 @@ hung accelerator would.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -30,6 +30,7 @@ class SimDnnu:
         self.calls = 0
         self.lib: Optional[CsimLibrary] = None
         self.timing: Optional[TimingModel] = None
+        self.args: tuple = ()  # scalar registers passed to the library after batch
         self.clock_mhz = 100.0
         self._reset({"ap_ctrl": 0, "gie": 4, "ier": 8, "isr": 12, "in_addr": 16, "out_addr": 28, "batch": 40})
 
@@ -40,10 +41,11 @@ class SimDnnu:
         self.done_at = 0
 
     def configure(self, lib: CsimLibrary, timing: TimingModel, registers: Mapping[str, int],
-                  io: Mapping[str, Any]) -> None:
-        """Load a design (what a bitstream download does to the PL)."""
+                  io: Mapping[str, Any], args: Sequence[str] = ()) -> None:
+        """Load a design (what a bitstream download does to the PL); ``args``: the scalar
+        registers the library takes after ``batch`` (manifest ``sim.args``)."""
         self._reset(registers)
-        self.lib, self.timing = lib, timing
+        self.lib, self.timing, self.args = lib, timing, tuple(args)
         self.in_shape, self.in_dtype = tuple(io["input"]["shape"]), np.dtype(io["input"]["dtype"])
         self.out_shape, self.out_dtype = tuple(io["output"]["shape"]), np.dtype(io["output"]["dtype"])
         self.error = None
@@ -102,7 +104,8 @@ class SimDnnu:
             return
         x = np.array(src.view(self.in_dtype).reshape((batch,) + self.in_shape))
         out = np.zeros((batch,) + self.out_shape, self.out_dtype)
-        status = self.lib.run(x, out, batch)
+        scalars = [int(np.int32(np.uint32(self.regs.get(self.offsets[a], 0)))) for a in self.args]
+        status = self.lib.run(x, out, batch, scalars)
         if status != 0:
             self.error = f"dnnu_csim returned {status}"
             return

@@ -1,9 +1,10 @@
-"""The sim overlay's C-simulation library: ``extern "C" int dnnu_csim(const void* in, void* out, int batch)``."""
+"""The sim overlay's C-simulation library: ``extern "C" int dnnu_csim(const void* in, void* out, int batch, ...)``
+with one further ``int`` per scalar register the manifest's ``sim.args`` lists (FP8 I/O: the biases)."""
 from __future__ import annotations
 
 import ctypes
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from ..errors import SimError
 class CsimLibrary:
     """A loaded C-sim library; :meth:`run` executes one batch on raw container arrays."""
 
-    def __init__(self, path: Union[str, Path], symbol: str = "dnnu_csim") -> None:
+    def __init__(self, path: Union[str, Path], symbol: str = "dnnu_csim", scalars: int = 0) -> None:
         self.path = Path(path)
         try:
             self._lib = ctypes.CDLL(str(self.path.resolve()))
@@ -23,11 +24,11 @@ class CsimLibrary:
             fn = getattr(self._lib, symbol)
         except AttributeError:
             raise SimError(f"{self.path}: does not export {symbol}") from None
-        fn.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+        fn.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int) + (ctypes.c_int,) * scalars
         fn.restype = ctypes.c_int
         self._fn = fn
 
-    def run(self, x: np.ndarray, out: np.ndarray, batch: int) -> int:
+    def run(self, x: np.ndarray, out: np.ndarray, batch: int, scalars: Sequence[int] = ()) -> int:
         """Call the library on C-contiguous arrays; returns its status (0 = ok)."""
         assert x.flags.c_contiguous and out.flags.c_contiguous
-        return int(self._fn(x.ctypes.data, out.ctypes.data, int(batch)))
+        return int(self._fn(x.ctypes.data, out.ctypes.data, int(batch), *(int(v) for v in scalars)))

@@ -123,8 +123,12 @@ class SimDevice(Device):
         if doc["kind"] != "sim":
             raise SimError(f"{lib_path.parent / MANIFEST}: kind={doc['kind']}, the simulated board needs kind: sim")
         design = Design.from_manifest(doc)
-        lib = CsimLibrary(lib_path, doc["sim"]["symbol"])
-        self.dnnu.configure(lib, TimingModel(self.board.name, design), doc["registers"], doc["io"])
+        args = list(doc["sim"].get("args") or ())
+        missing = [a for a in args if a not in doc["registers"]]
+        if missing:
+            raise SimError(f"{lib_path.parent / MANIFEST}: sim.args names {missing[0]!r}, which is not in registers")
+        lib = CsimLibrary(lib_path, doc["sim"]["symbol"], len(args))
+        self.dnnu.configure(lib, TimingModel(self.board.name, design), doc["registers"], doc["io"], args)
         self.bitfile_name = str(lib_path)
         super().post_download(bitstream, parser, self.name)
         # pynq.Overlay.download programmed the PL clocks just before calling us.

@@ -96,7 +96,7 @@ def _register(name: str, offset: int, access: str, desc: str, fields=()) -> str:
 
 
 def _registers(regs: Mapping[str, int]) -> str:
-    """Vitis HLS names for the s_axilite registers of ``dnnu(in*, out*, int batch)``."""
+    """Vitis HLS names for the s_axilite registers of ``dnnu(in*, out*, int batch, ...)``."""
     out = [_register("CTRL", regs["ap_ctrl"], "read-write", "Control signals", _CTRL_FIELDS)]
     for key, name in (("gie", "GIER"), ("ier", "IP_IER"), ("isr", "IP_ISR")):
         if key in regs:
@@ -105,6 +105,9 @@ def _registers(regs: Mapping[str, int]) -> str:
         out.append(_register(f"{arg}_1", regs[key], "write-only", f"Data signal of {arg} (low word)"))
         out.append(_register(f"{arg}_2", regs[key] + 4, "write-only", f"Data signal of {arg} (high word)"))
     out.append(_register("batch", regs["batch"], "write-only", "Data signal of batch"))
+    known = {"ap_ctrl", "gie", "ier", "isr", "in_addr", "out_addr", "batch"}
+    for key in sorted(set(regs) - known, key=lambda k: regs[k]):  # further scalar arguments (FP8 I/O biases)
+        out.append(_register(key, regs[key], "write-only", f"Data signal of {key}"))
     return "".join(out)
 
 

@@ -2,7 +2,9 @@
 
 Profiles and narrows the accumulators, chooses the per-layer unrolling (fastest design within
 the part, ``--target-fps`` for the cheapest that meets a rate, or ``--objective dsp|energy``),
-and writes the DNNU sources, testbench, Tcl scripts, cost estimates and report.md.
+and writes the DNNU sources, testbench, Tcl scripts, cost estimates and report.md. ``--io fp8``
+moves FP8 E5M2 codes over DMA (1 byte per value, bias registers in_bias/out_bias) instead of
+integers.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 from sustainml.nas.catalogue import boards
 from sustainml.nas.folding import OBJECTIVES
 
-from ..generate import generate
+from ..generate import IO_ENCODINGS, generate
 from ..progress import table
 
 
@@ -33,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep the model's accumulator widths (refused if the calibration data overflows one)")
     p.add_argument("--cost-model", type=Path, default=None,
                    help="cost-model coefficients file (default: refined coefficients if present, else the prior)")
+    p.add_argument("--io", choices=list(IO_ENCODINGS), default="int",
+                   help="DMA data: int (quantized on the PS; default) or fp8 (E5M2 codes, quantized on chip)")
+    p.add_argument("--in-bias", type=int, default=None, metavar="B",
+                   help="FP8 I/O: default input bias register, 0..63 (default: from the calibration data)")
+    p.add_argument("--out-bias", type=int, default=None, metavar="B",
+                   help="FP8 I/O: default output bias register, 0..63 (default: from the calibration logits)")
     p.add_argument("--name", default=None, help="overlay name (default: the model's topology name)")
     p.add_argument("--out", type=Path, required=True, help="project directory to write")
     p.set_defaults(func=run)
@@ -41,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     g = generate(args.model_dir, args.out, board=args.board, objective=args.objective, target_fps=args.target_fps,
                  clock_mhz=args.clock, calibration=args.calibration, margin_bits=args.margin_bits, name=args.name,
-                 keep_acc_bits=args.keep_acc_bits, cost_model=args.cost_model)
+                 keep_acc_bits=args.keep_acc_bits, cost_model=args.cost_model, io=args.io, in_bias=args.in_bias,
+                 out_bias=args.out_bias)
     est = g.folding.estimate
     table(f"{g.record['name']} on {g.board.name} ({g.board.part}, {g.record['clock_mhz']:g} MHz), {g.folding.objective}",
           ["stage", "kind", "pe", "simd", "kp", "cycles", "DSP", "acc bits"],
@@ -54,4 +63,9 @@ def run(args: argparse.Namespace) -> int:
         ["LUT / FF / BRAM36 / DSP", " / ".join(str(d["resources"][k]) for k in ("lut", "ff", "bram36", "dsp"))],
         ["PL power", f"{d['power_w']['pl']} W"], ["energy per inference (PL)", f"{d['energy_per_inference_uj']} uJ"],
         ["project", str(g.build_dir)]])
+    if "dma_bytes_per_sample" in g.record:
+        d, io = g.record["dma_bytes_per_sample"], g.record["io"]
+        table("FP8 E5M2 I/O over DMA (bytes per sample)", ["stream", "bias register (default)", "bytes", "FP32 bytes"],
+              [[side, f"{io[side]['register']} ({io[side]['bias']})", d[side], d[f"{side}_fp32"]]
+               for side in ("input", "output")])
     return 0

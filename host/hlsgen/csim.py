@@ -26,7 +26,7 @@ import numpy as np
 from sustainml.nas.quantized import QuantizedModel
 
 from . import emit, harness, toolchain
-from .dnnu_io import DnnuIO
+from .dnnu_io import DnnuIO, fp8_bias
 from .errors import HlsGenError, ToolchainError
 
 #: -O2: simulation speed matters more than the ~10% longer compile. The two -Wno flags
@@ -128,9 +128,9 @@ def compile_sources(sources: Mapping[str, str], main: str, name: str = "lib",
 
 
 # ------------------------------------------------------------------------------ whole DNNU
-def compile_dnnu(model: QuantizedModel) -> CsimLibrary:
+def compile_dnnu(model: QuantizedModel, encoding: str = "int") -> CsimLibrary:
     """The C-simulation library of ``model``'s DNNU (emitted as by :func:`emit.emit_dnnu`)."""
-    return compile_sources(emit.render(model), "dnnu.cpp", "dnnu")
+    return compile_sources(emit.render(model, encoding), "dnnu.cpp", "dnnu")
 
 
 def _io(model_io: Union[DnnuIO, QuantizedModel, Mapping]) -> DnnuIO:
@@ -151,37 +151,53 @@ def _load(lib_or_path: Union[CsimLibrary, str, Path]) -> CsimLibrary:
 
 
 def run_dnnu(lib_or_path: Union[CsimLibrary, str, Path], model_io: Union[DnnuIO, QuantizedModel, Mapping],
-             x_int: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """Integer logits (N, classes) of the C-simulated DNNU for integer inputs (N, L, C) or (N, L).
+             x_int: np.ndarray, chunk: int = 256, in_bias: Optional[int] = None,
+             out_bias: Optional[int] = None) -> np.ndarray:
+    """Outputs (N, classes) of the C-simulated DNNU for inputs (N, L, C) or (N, L).
 
     ``model_io`` is the model, its :class:`DnnuIO` or a bundle manifest's ``io`` section.
-    Inputs must already be quantized and clipped to the input width (as the board's PS does).
+    Integer I/O: inputs must already be quantized and clipped to the input width (as the
+    board's PS does); returns int64 logits. FP8 I/O: inputs and outputs are E5M2 codes
+    (uint8) at the bias registers ``in_bias``/``out_bias`` (default: the manifest's).
     """
     io = _io(model_io)
     lib = _load(lib_or_path)
-    fn = lib.function(emit.CSIM_SYMBOL, ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int])
+    scalars: Sequence[int] = ()
+    argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    if io.fp8:
+        in_bias = io.in_bias if in_bias is None else in_bias
+        out_bias = io.out_bias if out_bias is None else out_bias
+        if in_bias is None or out_bias is None:
+            raise HlsGenError("run_dnnu: a DNNU with FP8 I/O needs in_bias and out_bias")
+        scalars = (fp8_bias(in_bias, "in_bias"), fp8_bias(out_bias, "out_bias"))
+        argtypes += [ctypes.c_int, ctypes.c_int]
+    fn = lib.function(emit.CSIM_SYMBOL, ctypes.c_int, argtypes)
     x = np.asarray(x_int)
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3 or x.shape[1:] != (io.length, io.channels):
         raise HlsGenError(f"run_dnnu: input shape {x.shape} is not (N, {io.length}, {io.channels})")
-    if x.size and not np.issubdtype(x.dtype, np.integer):
-        raise HlsGenError(f"run_dnnu: input dtype {x.dtype} is not an integer type (quantize first)")
-    lo, hi = -(1 << (io.in_bits - 1)), (1 << (io.in_bits - 1)) - 1
-    if x.size and (x.min() < lo or x.max() > hi):
-        bad = np.argwhere((x < lo) | (x > hi))[0]
-        raise HlsGenError(f"run_dnnu: input value {int(x[tuple(bad)])} at sample {bad[0]}, step {bad[1]} "
-                          f"is outside the {io.in_bits}-bit range {lo}..{hi}")
+    if io.fp8:
+        if x.dtype != np.uint8:
+            raise HlsGenError(f"run_dnnu: FP8 I/O takes uint8 E5M2 codes, got dtype {x.dtype}")
+    else:
+        if x.size and not np.issubdtype(x.dtype, np.integer):
+            raise HlsGenError(f"run_dnnu: input dtype {x.dtype} is not an integer type (quantize first)")
+        lo, hi = -(1 << (io.in_bits - 1)), (1 << (io.in_bits - 1)) - 1
+        if x.size and (x.min() < lo or x.max() > hi):
+            bad = np.argwhere((x < lo) | (x > hi))[0]
+            raise HlsGenError(f"run_dnnu: input value {int(x[tuple(bad)])} at sample {bad[0]}, step {bad[1]} "
+                              f"is outside the {io.in_bits}-bit range {lo}..{hi}")
     xin = np.ascontiguousarray(x, dtype=io.in_dtype)
     out = np.zeros((len(x), io.classes), dtype=io.out_dtype)
     for start in range(0, len(x), chunk):
         xs = np.ascontiguousarray(xin[start:start + chunk])
         ys = np.zeros((len(xs), io.classes), dtype=io.out_dtype)
-        rc = fn(xs.ctypes.data, ys.ctypes.data, len(xs))
+        rc = fn(xs.ctypes.data, ys.ctypes.data, len(xs), *scalars)
         if rc != 0:
             raise ToolchainError(f"{lib.path}: {emit.CSIM_SYMBOL} returned {rc}")
         out[start:start + len(xs)] = ys
-    return out.astype(np.int64)
+    return out if io.fp8 else out.astype(np.int64)
 
 
 # ------------------------------------------------------------------------------ single modules

@@ -39,7 +39,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from sustainml.nas.catalogue import Board, get_board
-from sustainml.nas.costmodel import COEFF_DIR, Coefficients, Estimate, estimate, load_coefficients
+from sustainml.nas.costmodel import (COEFF_DIR, LATENCY_REFINEMENT, POWER_REFINEMENT, Coefficients, Estimate,
+                                     StageCost, activity_features, combine, load_coefficients, power_features,
+                                     stage_cost, with_latency)
 from sustainml.nas.quantized import Stage
 
 from ..errors import UserError
@@ -50,10 +52,13 @@ STATS = ("min", "p50", "mean")
 _STAGE_FIELDS = {f.name for f in dataclasses.fields(Stage)}
 #: latency parameters besides the per-kind ``ii_<kind>``: (name, lower, upper, scale)
 _LAT_PARAMS = (("c_fixed_s", 0.0, 1.0, 1e-5), ("c_byte_s", 0.0, 1e-5, 1e-9), ("loop_scale", 0.0, 10.0, 0.5),
-               ("stage_cycles", 0.0, 1e4, 10.0), ("serial", 0.0, 1.0, 0.3))
+               ("stage_cycles", 0.0, 1e4, 10.0), ("stage_depth", 0.0, 1e4, 10.0), ("serial", 0.0, 1.0, 0.3))
 _II_BOUNDS = (0.1, 10.0)
-_POWER_DYN = ("dsp_w", "lut_w", "ff_w", "bram_w")
+#: dynamic power coefficients fitted (per resource, then activity-based: nas/costmodel.py)
+DYNAMIC_TERMS = ("dsp_w", "lut_w", "ff_w", "bram_w") + tuple(POWER_REFINEMENT)
 PRIOR_PULL = 1e-2  # weight of the pull towards the prior (relative to a 1-scale deviation)
+#: soft_l1 scale: relative errors up to ~5% count quadratically, larger ones (outlier units) linearly
+F_SCALE = 0.05
 
 
 class RefineError(UserError):
@@ -75,6 +80,15 @@ class Observation:
     pl_idle_w: Optional[float] = None  # PL rails, when the rails are named
     ps_idle_w: Optional[float] = None
     power_source: Optional[str] = None
+    _costs: Dict[Any, List[StageCost]] = field(default_factory=dict, repr=False)
+
+    def estimate(self, board: Board, coeffs: Coefficients) -> Estimate:
+        """The cost model's estimate of this design at batch 1 and its measured clock. Stage costs
+        are computed once per structure coefficients and re-timed per latency coefficients."""
+        costs = self._costs.get(coeffs.structure)
+        if costs is None:
+            costs = self._costs[coeffs.structure] = [stage_cost(s, coeffs, i) for i, s in enumerate(self.stages)]
+        return combine([with_latency(c, coeffs) for c in costs], self.stages, board, coeffs, 1, self.clock_mhz)
 
     @property
     def name(self) -> str:
@@ -178,7 +192,7 @@ class Prediction:
 
 
 def predict(obs: Observation, board: Board, coeffs: Coefficients) -> Prediction:
-    est: Estimate = estimate(obs.stages, board, coeffs, batch=1, clock_mhz=obs.clock_mhz)
+    est = obs.estimate(board, coeffs)
     lat = coeffs.table("latency")
     f = obs.clock_mhz * 1e6
     bytes1 = est.dma_bytes
@@ -190,9 +204,9 @@ def predict(obs: Observation, board: Board, coeffs: Coefficients) -> Prediction:
 
 
 def _dyn_features(obs: Observation, board: Board, coeffs: Coefficients) -> np.ndarray:
-    est = estimate(obs.stages, board, coeffs, batch=1, clock_mhz=obs.clock_mhz)
-    s = obs.clock_mhz / 100.0
-    return np.array([s * est.dsp, s * est.lut, s * est.ff, s * est.bram36])
+    est = obs.estimate(board, coeffs)
+    x = {**power_features(est), **activity_features(est)}
+    return np.array([x[n] for n in DYNAMIC_TERMS])
 
 
 # ---------------------------------------------------------------------------------- fitting
@@ -202,7 +216,7 @@ def _robust(fun: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, lo: np.ndar
 
     x0 = np.clip(x0, lo, hi)
     res = least_squares(fun, x0, bounds=(lo, hi), x_scale=scale, loss="soft_l1", f_scale=f_scale,
-                        diff_step=1e-4, max_nfev=400)
+                        diff_step=1e-4, ftol=1e-6, xtol=1e-6, max_nfev=300)
     return res.x
 
 
@@ -213,7 +227,7 @@ def fit_latency(obs: Sequence[Observation], board: Board, prior: Coefficients) -
     lo = np.array([p[1] for p in _LAT_PARAMS] + [_II_BOUNDS[0]] * len(kinds))
     hi = np.array([p[2] for p in _LAT_PARAMS] + [_II_BOUNDS[1]] * len(kinds))
     scale = np.array([p[3] for p in _LAT_PARAMS] + [0.2] * len(kinds))
-    base = prior.table("latency")
+    base = {**LATENCY_REFINEMENT, **prior.table("latency")}
     x_prior = np.array([base[n] for n in names])
     points = [(o, b, y) for o in obs for b, y in o.latency_s.items()]
     w_prior = PRIOR_PULL / math.sqrt(len(names))
@@ -231,8 +245,9 @@ def fit_latency(obs: Sequence[Observation], board: Board, prior: Coefficients) -
     for serial in (0.0, 1.0):  # the overlap term is piecewise: start from both ends
         x0 = x_prior.copy()
         x0[names.index("serial")] = serial
-        x = _robust(residuals, x0, lo, hi, scale, 0.01)
-        cost = float(np.sum(np.log1p(np.square(residuals(x)[:len(points)] / 0.01))))
+        x = _robust(residuals, x0, lo, hi, scale, F_SCALE)
+        r = residuals(x)[:len(points)] / F_SCALE
+        cost = float(np.sum(np.sqrt(1.0 + r * r) - 1.0))  # the soft_l1 loss being minimized
         if cost < best_cost:
             best, best_cost = x, cost
     return coeffs_of(best)
@@ -245,15 +260,17 @@ def fit_power(obs: Sequence[Observation], board: Board, prior: Coefficients) -> 
         return prior
     X = np.array([_dyn_features(o, board, prior) for o in with_power])
     y = np.array([o.dynamic_w for o in with_power])
-    pw = prior.table("power")
-    x_prior = np.array([pw[n] for n in _POWER_DYN])
-    scale = np.maximum(x_prior, 1e-9)
+    pw = {**POWER_REFINEMENT, **prior.table("power")}
+    x_prior = np.array([pw[n] for n in DYNAMIC_TERMS])
+    # a coefficient's scale: the value at which its feature alone would explain the typical power
+    scale = np.median(y) / np.maximum(X.max(axis=0), 1e-30)
 
     def residuals(w: np.ndarray) -> np.ndarray:
         return np.concatenate([(X @ w - y) / y, PRIOR_PULL * (w - x_prior) / scale])
 
-    w = _robust(residuals, x_prior, np.zeros(4), np.full(4, np.inf), scale, 0.02)
-    values = dict(zip(_POWER_DYN, w))
+    n = len(DYNAMIC_TERMS)
+    w = _robust(residuals, x_prior, np.zeros(n), np.full(n, np.inf), scale, F_SCALE)
+    values = dict(zip(DYNAMIC_TERMS, w))
     pl = [o.pl_idle_w for o in with_power if o.pl_idle_w is not None]
     ps = [o.ps_idle_w for o in with_power if o.ps_idle_w is not None]
     idle = [o.idle_w for o in with_power if o.idle_w is not None]
@@ -351,8 +368,8 @@ def refine(db: MeasurementDB, board: str, prior_path: Union[str, Path, None] = N
 def changed_coefficients(r: Refinement) -> List[Tuple[str, float, float]]:
     """(name, prior, refined) of every coefficient the fit moved."""
     out = []
-    for group in ("latency", "power"):
-        a, b = r.prior.table(group), r.refined.table(group)
+    for group, optional in (("latency", LATENCY_REFINEMENT), ("power", POWER_REFINEMENT)):
+        a, b = {**optional, **r.prior.table(group)}, r.refined.table(group)
         out += [(f"{group}.{k}", a[k], b[k]) for k in b if not math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-15)]
     if not math.isclose(r.prior.ps_w, r.refined.ps_w):
         out.append(("ps_w", r.prior.ps_w, r.refined.ps_w))

@@ -9,8 +9,9 @@ plus random genotypes that pass screening. Every later generation
 3. mutates each (:func:`space.mutate`) and screens the mutant on cheap objectives (closed-form
    cost model, validated against the IR and the space, cheap constraints applied);
 4. picks ``budget.population`` of the surviving mutants, again with probability inversely
-   proportional to the front's density at their cheap objectives, and trains them (QAT,
-   optionally starting from the parent's weights);
+   proportional to the front's density at their cheap objectives, down-weighted for children
+   the front would dominate even if they matched their parent's accuracy, and trains them
+   (QAT, optionally starting from the parent's weights);
 5. journals every result; the front is recomputed from the journal.
 
 The generation counter and RNG state are journaled with each generation's candidates, so a
@@ -23,12 +24,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..topology import load_topology
-from .pareto import inverse_density_probs
+from .pareto import inverse_density_probs, losses
 from .requirements import RequirementsError
 from .runner import Runner, Screened
 from .space import SpaceError, from_topology, mutate
 
 STALL_LIMIT = 3  # generations in a row without a single new feasible mutant end the search
+DOMINATED_WEIGHT = 0.1  # selection weight of a child the front dominates even at its parent's accuracy
 
 
 def _rng_state(rng: np.random.Generator) -> Dict[str, Any]:
@@ -129,6 +131,20 @@ class Lemonade:
         if n == 0:
             return [], stats
         child_x = np.array([[s.cheap[o] for o in cheap] for s, _, _ in kept])
-        p_child = inverse_density_probs(front_x, child_x)
+        p_child = inverse_density_probs(front_x, child_x) * self._promise(front, kept)
+        p_child = p_child / p_child.sum()
         pick = rng.choice(len(kept), size=n, replace=False, p=p_child)
         return [kept[int(i)] for i in pick], stats
+
+    def _promise(self, front: List[Any], kept: List[Tuple[Screened, Optional[int], str]]) -> np.ndarray:
+        """Weight per child: 1 if, credited with its parent's accuracy, it would not be dominated
+        by the current front (an optimistic surrogate), else :data:`DOMINATED_WEIGHT`."""
+        objectives = list(self.req.objectives)
+        acc = {f.id: f.values["accuracy"] for f in front}
+        front_loss = losses([f.values for f in front], objectives)
+        out = np.ones(len(kept))
+        for i, (s, parent, _) in enumerate(kept):
+            guess = losses([{**s.cheap, "accuracy": acc.get(parent, 0.0)}], objectives)[0]
+            if np.any(np.all(front_loss <= guess, axis=1) & np.any(front_loss < guess, axis=1)):
+                out[i] = DOMINATED_WEIGHT
+        return out

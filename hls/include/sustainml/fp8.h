@@ -120,6 +120,65 @@ inline float fp8_decode(fp8_t code, fp8_bias_t bias) {
     return fp32_from_bits(fp8_decode_bits<5, 2>(code, bias));
 }
 
+// ---------------------------------------------------------------------------------------------
+// FP8 <-> the DNNU's fixed-point grid (FP8 I/O of a DNNU), integer arithmetic only.
+
+// Round-to-nearest-even of v / 2^shift for v < 2^33 (shift >= 1).
+inline ap_uint<64> fp8_rne_shift64(ap_uint<64> v, int shift) {
+    if (shift > 34) return 0;  // v < 2^33 < half of 2^shift
+    ap_uint<64> q = v >> shift;
+    ap_uint<64> rem = v & ((ap_uint<64>(1) << shift) - 1);
+    ap_uint<64> half = ap_uint<64>(1) << (shift - 1);
+    bool up = rem > half || (rem == half && q[0] == 1);
+    return q + (up ? 1 : 0);
+}
+
+// E5M2 code at `bias` -> signed BITS-bit integer clip(round_half_even(value * 2^FRAC)), the
+// quantization the PS applies to float samples. +-Inf clip to the range ends, NaN gives 0.
+// Exact: a finite value is N * 2^(-1-bias) with N = m (subnormal) or (4+m) << (e-1), N < 2^32.
+template <int BITS, int FRAC>
+ap_int<BITS> fp8_to_fixed(fp8_t code, fp8_bias_t bias) {
+    const ap_uint<64> pos_max = (ap_uint<64>(1) << (BITS - 1)) - 1;  // |min| is pos_max + 1
+    const bool neg = code[7] == 1;
+    const int ef = code(6, 2);
+    const int m = code(1, 0);
+    const ap_uint<64> lim = neg ? ap_uint<64>(pos_max + 1) : pos_max;
+    ap_uint<64> mag;
+    if (ef == 31) {
+        if (m != 0) return 0;  // NaN
+        mag = lim;             // +-Inf
+    } else {
+        const ap_uint<64> n = ef == 0 ? ap_uint<64>(m) : ap_uint<64>(4 + m) << (ef - 1);
+        const int sh = FRAC - 1 - (int)bias;
+        if (sh >= 0) {
+            mag = (n != 0 && sh >= 32) ? lim : ap_uint<64>(n << sh);  // n << sh < 2^64 for sh < 32
+        } else {
+            mag = fp8_rne_shift64(n, -sh);
+        }
+        if (mag > lim) mag = lim;
+    }
+    const ap_int<BITS + 1> v = ap_int<BITS + 1>(mag);  // mag <= 2^(BITS-1) fits BITS+1 signed bits
+    return ap_int<BITS>(neg ? ap_int<BITS + 1>(-v) : v);
+}
+
+// Signed W-bit integer v (W <= 24) times 2^-FRAC -> E5M2 code at `bias` (one rounding; the
+// FP32 value v * 2^-FRAC is exact, so this equals encoding that float). Requires the exponent
+// of v * 2^-FRAC to be an FP32 normal exponent: -126 + FRAC <= W - 1 and FRAC <= 126.
+template <int W, int FRAC>
+fp8_t fixed_to_fp8(ap_int<W> v, fp8_bias_t bias, bool saturate = true) {
+    if (v == 0) return 0;
+    const ap_uint<32> sign = v < 0 ? ap_uint<32>(0x80000000u) : ap_uint<32>(0);
+    const ap_uint<W> a = v < 0 ? ap_uint<W>(-ap_int<W + 1>(v)) : ap_uint<W>(v);  // |min| fits W unsigned bits
+    int p = 0;  // position of the leading one
+    for (int i = W - 1; i > 0; i--) {
+        SML_PRAGMA(HLS UNROLL)
+        if (p == 0 && a[i] == 1) p = i;
+    }
+    const ap_uint<32> man = (ap_uint<32>(a) << (23 - p)) & ap_uint<32>(0x7FFFFF);
+    const ap_uint<32> bits = sign | (ap_uint<32>(p - FRAC + 127) << 23) | man;
+    return fp8_encode_bits<5, 2>(bits, bias, saturate);
+}
+
 }  // namespace sml
 
 #endif

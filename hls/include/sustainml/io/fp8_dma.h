@@ -9,8 +9,10 @@
 #define SUSTAINML_IO_FP8_DMA_H
 
 #include <hls_stream.h>
+#include <stdint.h>
 
 #include "../fp8.h"
+#include "../types.h"
 
 namespace sml {
 
@@ -64,6 +66,42 @@ inline void fp8_dma_write(hls::stream<float>& in, word32_t* mem, int n, fp8_bias
         if (i < n) code = fp8_encode(in.read(), bias, saturate);
         w((i % 4) * 8 + 7, (i % 4) * 8) = code;
         if (i % 4 == 3) mem[i / 4] = w;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DNNU with FP8 I/O (`sustainml generate --io fp8`): one E5M2 code (1 byte) per value in DDR,
+// bias from a run-time register. The input is quantized on chip to the first stage's integer
+// grid exactly as the PS quantizes floats (round half even of x * 2^FRAC, clip); the logits
+// (integers with FRAC fractional bits) are encoded once (round to nearest even, saturating).
+// Same loop shape as dma_read / dma_write (io/dma.h): one value per cycle, II=1.
+
+// `batch` samples of (CFG::IN_LEN, CFG::IN_CH) codes -> beats of CFG's input stream.
+template <class CFG, int FRAC>
+void fp8_dma_read_fixed(const uint8_t* mem, hls::stream<typename io<CFG>::in_vec>& out, int batch,
+                        fp8_bias_t bias) {
+    typename io<CFG>::in_vec beat;
+    int c = 0;
+    for (int i = 0; i < batch * CFG::IN_LEN * CFG::IN_CH; i++) {
+        SML_PRAGMA(HLS PIPELINE II=1)
+        beat.d[c] = fp8_to_fixed<CFG::IN_BITS, FRAC>(fp8_t(mem[i]), bias);
+        if (++c == CFG::IN_CH) {
+            out.write(beat);
+            c = 0;
+        }
+    }
+}
+
+// Beats of CFG's output stream (logits, FRAC fractional bits) -> `batch` samples of codes.
+template <class CFG, int FRAC>
+void fp8_dma_write_fixed(hls::stream<typename io<CFG>::out_vec>& in, uint8_t* mem, int batch, fp8_bias_t bias) {
+    typename io<CFG>::out_vec beat;
+    int c = 0;
+    for (int i = 0; i < batch * CFG::OUT_LEN * CFG::OUT_CH; i++) {
+        SML_PRAGMA(HLS PIPELINE II=1)
+        if (c == 0) beat = in.read();
+        mem[i] = fixed_to_fp8<CFG::OUT_BITS, FRAC>(ap_int<CFG::OUT_BITS>(beat.d[c]), bias).to_uint();
+        if (++c == CFG::OUT_CH) c = 0;
     }
 }
 
