@@ -49,7 +49,8 @@ def decode(codes: np.ndarray, bias: int) -> np.ndarray:
 def encode(x: np.ndarray, bias: int, saturate: bool = True) -> np.ndarray:
     """Float values → FP8 codes (uint8, same shape) at ``bias``: round to nearest, ties to even."""
     b = check_bias(bias)
-    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
+    with np.errstate(over="ignore"):  # beyond float32: +-Inf, as a float32 cast does
+        bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.int64)
     sign = ((bits >> 24) & 0x80).astype(np.uint8)
     exp32, man32 = (bits >> 23) & 0xFF, bits & 0x7FFFFF
     sig = man32 | (1 << 23)

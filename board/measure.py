@@ -16,7 +16,8 @@ starts::
 A unit times ``calls`` calls with nothing else running (:func:`sustainml.board.bench.benchmark`)
 and, with ``power``, repeats them under a :class:`~sustainml.board.power.PowerMonitor`: the
 recorder's sampling thread perturbs the timing, so latency never comes from the power run.
-``--sim-meter`` adds the simulated external meter on a simulated board that has no rails. Exit 0 when every unit ran, 2 on a failure before the first unit.
+``--sim-meter`` adds the simulated external meter on a simulated board that has no rails.
+Exit 0 when every unit was attempted, 2 on a failure before the first unit.
 
 Board-side module: standard library, numpy, pyyaml and pynq only (Python 3.8+).
 """

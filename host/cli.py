@@ -13,13 +13,15 @@ from typing import List, Optional, Sequence
 
 from sustainml.errors import SustainmlError
 
+DESCRIPTION = "sustainml: the host-side workflows of the HALF flow, one sub-command per stage."
+
 #: Stage commands in flow order (module names under sustainml.host.commands).
-COMMANDS: List[str] = ["train", "search", "generate", "build", "refine", "report", "fp8_bench"]
+COMMANDS: List[str] = ["flow", "train", "search", "generate", "build", "refine", "report", "fp8_bench"]
 
 
 def build_parser(prog: str = "sustainml", commands: Sequence[str] = COMMANDS, package: str = "sustainml.host.commands",
                  description: Optional[str] = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0].strip("`: "))
+    parser = argparse.ArgumentParser(prog=prog, description=description or DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in commands:

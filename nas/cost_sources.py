@@ -3,9 +3,10 @@
 Lookup order for board ``B`` (first that exists wins):
 
 1. an explicit file (``--cost-model FILE``);
-2. ``$SUSTAINML_COST_MODELS/B.yaml`` (refined coefficients written by ``sustainml refine``);
-3. ``~/.config/sustainml/cost-models/B.yaml`` (the default place refine writes to);
-4. the packaged prior ``nas/cost_coefficients/B.yaml``.
+2. the refined file ``DIR/B.yaml`` written by ``sustainml refine``, where ``DIR`` is
+   ``$SUSTAINML_COST_MODELS`` when set, else ``~/.config/sustainml/cost-models`` (one
+   directory, so a test or a flow that sets the variable never sees the user's own files);
+3. the packaged prior ``nas/cost_coefficients/B.yaml``.
 
 Every consumer (NAS, generator, reports) says which file it used: :class:`CostSource` carries
 the coefficients together with that description.
@@ -39,8 +40,13 @@ class CostSource:
 
 def refined_candidates(board: str) -> List[Path]:
     """Where refined coefficients of ``board`` are looked for, in order."""
-    dirs = [Path(d) for d in (os.environ.get(ENV_DIR),) if d] + [USER_DIR.expanduser()]
-    return [d / f"{board}.yaml" for d in dirs]
+    return [refined_dir() / f"{board}.yaml"]
+
+
+def refined_dir() -> Path:
+    """Where ``sustainml refine`` writes and the search looks for refined coefficients."""
+    env = os.environ.get(ENV_DIR)
+    return Path(env) if env else USER_DIR.expanduser()
 
 
 def resolve(board: Union[str, Board], explicit: Union[str, Path, None] = None) -> CostSource:

@@ -29,6 +29,11 @@ loop named below is the template's; a pipelined loop of N trips and depth D take
 * power: ``P_pl = static_w + (f/100MHz) * (dsp_w*DSP + lut_w*LUT + ff_w*FF + bram_w*BRAM36)``;
   the PS draws ``ps_w`` while it waits for the DNNU.
 * time of one call: ``c_fixed_s + c_byte_s * dma_bytes + c_cycle * cycles / f``.
+
+Measured form (``sustainml refine`` writes it; :data:`LATENCY_REFINEMENT`,
+:data:`POWER_REFINEMENT`): per-kind cycles per operand pass, loop and per-stage overheads,
+stage overlap within a sample, and activity-based dynamic power, fitted per board. Files
+without those terms (the priors) give exactly the template model above.
 """
 from __future__ import annotations
 
@@ -412,17 +417,22 @@ class Estimate:
         """Plain, rounded summary (what reports and manifests store)."""
         return {
             "board": self.board, "clock_mhz": self.clock_mhz, "batch": self.batch,
-            "interval_cycles": self.interval, "bottleneck": self.bottleneck,
-            "latency_cycles": self.latency_cycles, "latency_us": round(self.latency_s * 1e6, 3),
+            "interval_cycles": _cycles(self.interval), "bottleneck": self.bottleneck,
+            "latency_cycles": _cycles(self.latency_cycles), "latency_us": round(self.latency_s * 1e6, 3),
             "throughput_fps": round(self.throughput_fps, 1), "dma_bytes": self.dma_bytes,
             "resources": self.resources, "utilization": {k: round(v, 4) for k, v in self.utilization.items()},
             "fits": self.fits, "power_w": {k: round(v, 5) for k, v in self.power.items()},
             "energy_per_inference_uj": round(self.energy_j * 1e6, 4),
             "energy_per_inference_system_uj": round(self.energy_system_j * 1e6, 4),
             "stages": [{"stage": s.index, "kind": s.kind, "pe": s.pe, "simd": s.simd, "kp": s.kp,
-                        "interval_cycles": s.interval, "multipliers": s.mults, "dsp": s.dsp,
+                        "interval_cycles": _cycles(s.interval), "multipliers": s.mults, "dsp": s.dsp,
                         "bram36": s.bram18 / 2.0, "lut": round(s.lut), "ff": round(s.ff)} for s in self.stages],
         }
+
+
+def _cycles(x: float) -> Union[int, float]:
+    """Cycle counts for reports: integers stay integers (template form), measured-form ones get 0.1."""
+    return int(x) if float(x).is_integer() else round(float(x), 1)
 
 
 def _io_bytes(stages: Sequence[Stage]) -> Tuple[int, int]:

@@ -19,6 +19,17 @@ def pytest_addoption(parser):
     group.addoption("--board-bundle", metavar="DIR", help="overlay bundle built for --board's part")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cost_models(tmp_path_factory):
+    """Refined cost models go to (and are read from) a test directory, never ~/.config."""
+    from sustainml.nas.cost_sources import ENV_DIR
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(ENV_DIR, str(tmp_path_factory.mktemp("cost-models")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def ecg5000():
     from sustainml.nas.data import load_dataset

@@ -220,3 +220,15 @@ def test_report_is_html_with_plots(calibration_db, tmp_path):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
         assert f'src="{p.name}"' in page
     assert "sim:zcu104" in page and "refined MAPE (held out)" in page
+
+
+def test_a_tampered_overlay_fails_alone_with_one_line(tmp_path, capsys):
+    good, bad = timing_bundles(tmp_path / "b", "pynq-z2", Z2.part, 2, seed=8)
+    np_file = bad / "golden_input.npy"
+    np_file.write_bytes(np_file.read_bytes()[:-1] + b"\x01")  # changed after the manifest was written
+    camp = write_campaign(tmp_path / "c.yaml", overlays=[str(bad), str(good)], batches=[1], power=False)
+    assert deploy_main(["measure", str(camp)]) == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+    assert len(err) == 1 and "golden_input.npy" in err[0] and "sim:pynq-z2" in err[0]
+    with MeasurementDB(tmp_path / "measurements.sqlite") as db:
+        assert [m.overlay for m in db.measurements()] == [good.name]  # the board went on to the next overlay

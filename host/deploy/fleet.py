@@ -18,6 +18,7 @@ from sustainml.errors import SustainmlError
 
 from .connection import connect
 from .inventory import BoardEntry
+from .local import LOCAL_HOST, LocalConnection
 from .remote import Remote
 
 MAX_PARALLEL = 16
@@ -41,7 +42,7 @@ class Outcome:
 @contextmanager
 def session(board: BoardEntry, known_hosts: Path, accept_new_host_key: bool = False) -> Iterator[Remote]:
     """An open :class:`Remote` on ``board``, closed on exit."""
-    conn = connect(board, known_hosts, accept_new_host_key)
+    conn = LocalConnection() if board.host == LOCAL_HOST else connect(board, known_hosts, accept_new_host_key)
     try:
         yield Remote(board, conn)
     finally:

@@ -44,7 +44,7 @@ from sustainml.board.bundle import MANIFEST, read_manifest
 from sustainml.board.measure import manifest_digest
 from sustainml.nas.catalogue import UnknownBoardError, get_board
 
-from ..errors import UserError
+from ..errors import SustainmlError, UserError
 from .db import Design, MeasurementDB, Measurement
 
 SIM_PREFIX = "sim:"
@@ -188,7 +188,7 @@ class SimBoard:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "a") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
-                                    env=env, cwd=str(REPO_ROOT))
+                                    env=env)
             self._procs.append(proc)
             try:
                 assert proc.stdout is not None
@@ -209,7 +209,8 @@ class SimBoard:
 class InventoryBoard:
     """A board from the inventory, over SSH (the deployment API: fabric session, push, agent layout)."""
 
-    def __init__(self, entry: Any, known_hosts: Path, accept_new: bool = False) -> None:
+    def __init__(self, entry: Any, known_hosts: Path, accept_new: bool = False, wheel: Any = None,
+                 power: Optional[PowerSpec] = None) -> None:
         from sustainml.board.identity import lookup
 
         self.entry = entry
@@ -218,9 +219,10 @@ class InventoryBoard:
         self.board = get_board(lookup(entry.board).name)
         self.simulated = bool(entry.simulated)
         self.known_hosts, self.accept_new = known_hosts, accept_new
+        self.sim_meter = bool(power and power.meter == "sim" and entry.simulated)
         self._session: Any = None
         self._remote: Any = None
-        self._wheel: Any = None
+        self._wheel = wheel
 
     def _open(self) -> Any:
         if self._remote is None:
@@ -236,14 +238,21 @@ class InventoryBoard:
         from ..deploy.push import push_one, require_part
         from ..deploy.runtime_wheel import build_runtime_wheel
 
+        from ..deploy.errors import AuthFailed, ConnectionLost, HostKeyChanged, UnknownHostKey, Unreachable
+
         active = (remote.info() or {}).get("active") or {}
         if active.get("digest") == manifest_digest(str(bundle)):
             return
-        b = load_bundle(bundle)
-        require_part(b, self.entry)
-        if self._wheel is None:
-            self._wheel = build_runtime_wheel()
-        push_one(remote, b, self._wheel, lambda board, what: None)
+        try:
+            b = load_bundle(bundle)
+            require_part(b, self.entry)
+            if self._wheel is None:
+                self._wheel = build_runtime_wheel()
+            push_one(remote, b, self._wheel, lambda board, what: None)
+        except (Unreachable, AuthFailed, HostKeyChanged, UnknownHostKey, ConnectionLost):
+            raise  # the board is gone: stop measuring on it
+        except SustainmlError as exc:  # this overlay cannot go on this board; the next one may
+            raise OverlayFailed(f"{self.name}: {bundle.name}: push failed: {exc}") from None
 
     def measure(self, bundle: Path, plan: List[Dict[str, Any]], on_line: Line) -> None:
         from ..deploy.connection import lost
@@ -256,7 +265,7 @@ class InventoryBoard:
         if self.simulated:
             env["SUSTAINML_SIM_BOARD"] = self.entry.board
         cmd = command([self.entry.python, "-m", "sustainml.board.measure", "--root", remote.layout.root,
-                       "--plan", json.dumps(plan)], env)
+                       "--plan", json.dumps(plan)] + (["--sim-meter"] if self.sim_meter else []), env)
         out = _LineStream(lambda line: on_line(_parse(line, self.name)))
         err = io.StringIO()
         try:
@@ -307,8 +316,10 @@ def _parse(line: str, board: str) -> Dict[str, Any]:
     return doc if isinstance(doc, dict) else {"ok": False, "kind": "Output", "error": f"{board}: unexpected output"}
 
 
-def make_boards(c: Campaign, accept_new_host_key: bool = False) -> List[Any]:
-    """Runners for the campaign's boards (the inventory is read only when it names one)."""
+def make_boards(c: Campaign, accept_new_host_key: bool = False, known_hosts: Optional[Path] = None,
+                wheel: Any = None) -> List[Any]:
+    """Runners for the campaign's boards (the inventory is read only when it names one).
+    ``wheel``: the board runtime to install where a push needs one (default: built from source)."""
     out: List[Any] = []
     inv = None
     for name in c.boards:
@@ -318,9 +329,9 @@ def make_boards(c: Campaign, accept_new_host_key: bool = False) -> List[Any]:
         if inv is None:
             from ..deploy.inventory import load_inventory
 
-            inv = load_inventory(c.inventory)
+            inv = load_inventory(c.inventory, known_hosts)
         entry = inv.select([name])[0]
-        out.append(InventoryBoard(entry, inv.known_hosts, accept_new_host_key))
+        out.append(InventoryBoard(entry, inv.known_hosts, accept_new_host_key, wheel, c.power))
     return out
 
 
@@ -448,6 +459,48 @@ def _row(c: Campaign, board: Any, unit: Unit, env: Dict[str, Any], res: Dict[str
         power=p, power_interval_s=c.power.interval_s if (p and c.power) else None)
 
 
+class OverlayFailed(CampaignError):
+    """A board could not measure one overlay at all (its units fail; the board goes on)."""
+
+
+class _Receiver:
+    """Stores the JSON lines a board reports for one overlay, each unit as it arrives."""
+
+    def __init__(self, c: Campaign, board: Any, bundle: Path, digest: str, units: List[Unit], db: MeasurementDB,
+                 version: str, out: "BoardOutcome", observer: Observer) -> None:
+        self.c, self.board, self.bundle, self.digest, self.db = c, board, bundle, digest, db
+        self.version, self.out, self.observer = version, out, observer
+        self.units = {u.tag: u for u in units}
+        self.reported: set = set()
+        self.env: Optional[Dict[str, Any]] = None
+
+    def __call__(self, doc: Dict[str, Any]) -> None:
+        where = f"{self.board.name}: {self.bundle.name}"
+        if "env" in doc:
+            self.env = doc["env"]
+            if self.env.get("digest") != self.digest:
+                raise OverlayFailed(f"{where}: the board measured bundle {str(self.env.get('digest'))[:12]}, "
+                                    f"not {self.digest[:12]}")
+            return
+        if "done" in doc:
+            return
+        unit = self.units.get(str(doc.get("key")))
+        if unit is None or self.env is None:  # the board failed before the first unit
+            raise OverlayFailed(f"{where}: {doc.get('error') or 'measuring failed'}")
+        self.reported.add(unit.tag)
+        info = {"board": self.board.name, "overlay": self.bundle.name, "batch": unit.batch,
+                "repetition": unit.repetition, "ok": bool(doc.get("ok"))}
+        if doc.get("ok"):
+            self.db.insert(_row(self.c, self.board, unit, self.env, doc, self.version))
+            self.out.measured += 1
+        else:
+            self.out.failed.append(f"{where} batch {unit.batch} rep {unit.repetition}: {doc.get('error', 'failed')}")
+        self.observer("unit", info)
+
+    def missing(self) -> List[Unit]:
+        return [u for t, u in self.units.items() if t not in self.reported]
+
+
 def _run_board(c: Campaign, bp: BoardPlan, db: MeasurementDB, version: str, observer: Observer,
                stop: threading.Event) -> BoardOutcome:
     b = bp.board
@@ -459,38 +512,21 @@ def _run_board(c: Campaign, bp: BoardPlan, db: MeasurementDB, version: str, obse
             manifest = read_manifest(bundle)
             db.add_design(Design(digest, str(manifest["name"]), str(manifest["board"]), str(manifest["part"]),
                                  float(manifest["clock_mhz"]), str(manifest["kind"]), manifest, str(bundle)))
-            by_tag = {u.tag: u for u in units}
-            state: Dict[str, Any] = {"env": None}
             observer("overlay", {"board": b.name, "overlay": bundle.name})
             plan = [{"key": u.tag, "batch": u.batch, "calls": c.calls, "warmup": c.warmup,
                      "power": c.power.plan() if c.power else None} for u in units]
-
-            def on_line(doc: Dict[str, Any], by_tag: Dict[str, Unit] = by_tag, state: Dict[str, Any] = state,
-                        bundle: Path = bundle, digest: str = digest) -> None:
-                if "env" in doc:
-                    state["env"] = doc["env"]
-                    if doc["env"].get("digest") != digest:
-                        raise CampaignError(f"{b.name}: measured bundle {doc['env'].get('digest', '')[:12]} is not "
-                                            f"{bundle.name} ({digest[:12]})")
-                    return
-                if "done" in doc:
-                    return
-                unit = by_tag.get(str(doc.get("key")))
-                if unit is None:  # the board failed before the first unit
-                    raise CampaignError(doc.get("error") or f"{b.name}: measuring {bundle.name} failed")
-                if doc.get("ok") and state["env"] is not None:
-                    db.insert(_row(c, b, unit, state["env"], doc, version))
-                    out.measured += 1
-                    observer("unit", {"board": b.name, "overlay": bundle.name, "batch": unit.batch,
-                                      "repetition": unit.repetition, "ok": True})
-                else:
-                    msg = f"{bundle.name} batch {unit.batch} rep {unit.repetition}: {doc.get('error', 'failed')}"
-                    out.failed.append(msg)
-                    observer("unit", {"board": b.name, "overlay": bundle.name, "batch": unit.batch,
-                                      "repetition": unit.repetition, "ok": False, "error": msg})
-
-            b.measure(bundle, plan, on_line)
-    except UserError as exc:
+            rx = _Receiver(c, b, bundle, digest, units, db, version, out, observer)
+            try:
+                b.measure(bundle, plan, rx)
+                if rx.missing():
+                    raise OverlayFailed(f"{b.name}: {bundle.name}: the board stopped before reporting "
+                                        f"{len(rx.missing())} unit(s)")
+            except OverlayFailed as exc:
+                out.failed.append(str(exc))
+                for u in rx.missing():
+                    observer("unit", {"board": b.name, "overlay": bundle.name, "batch": u.batch,
+                                      "repetition": u.repetition, "ok": False})
+    except SustainmlError as exc:
         out.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - a failing board must not take the others down
         out.error = f"{b.name}: unexpected {type(exc).__name__}: {exc}"

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 from ..errors import UserError
 
@@ -238,18 +238,9 @@ def open_existing(path: Union[str, Path]) -> MeasurementDB:
     return db
 
 
-def iter_rows(rows: List[Measurement], **match: Any) -> Iterator[Measurement]:
-    for m in rows:
-        if all(getattr(m, k) == v for k, v in match.items()):
-            yield m
-
-
 def rows_by_design(rows: List[Measurement]) -> Dict[str, List[Measurement]]:
     out: Dict[str, List[Measurement]] = {}
     for m in rows:
         out.setdefault(m.bundle_hash, []).append(m)
     return out
 
-
-def as_mapping(m: Measurement) -> Mapping[str, Any]:
-    return {c: getattr(m, c) for c in ["id"] + _COLUMNS}

@@ -34,7 +34,7 @@ import datetime as _dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -45,7 +45,6 @@ from sustainml.nas.costmodel import (COEFF_DIR, LATENCY_REFINEMENT, POWER_REFINE
 from sustainml.nas.quantized import Stage
 
 from ..errors import UserError
-from .campaign import SIM_PREFIX
 from .db import Design, Measurement, MeasurementDB, rows_by_design
 
 STATS = ("min", "p50", "mean")
@@ -161,19 +160,27 @@ def observe(design: Design, rows: Sequence[Measurement], stat: str = "min") -> O
 
 
 def catalogue_board(db_board: str, rows: Sequence[Measurement]) -> Board:
-    names = {m.catalogue_board for m in rows if m.catalogue_board}
-    name = names.pop() if len(names) == 1 else db_board[len(SIM_PREFIX):] if db_board.startswith(SIM_PREFIX) else db_board
-    return get_board(name)
+    """The catalogue board the rows were measured on, as the board itself reported it."""
+    names = sorted({m.catalogue_board for m in rows if m.catalogue_board})
+    if len(names) != 1:
+        raise RefineError(f"board {db_board}: its rows name {names or 'no'} catalogue board(s); expected exactly one")
+    return get_board(names[0])
+
+
+def resolve_board(db: MeasurementDB, board: str) -> str:
+    """The database's name for ``board``: itself, or the one ``sim:<board>``/inventory name it ends."""
+    known = db.boards()
+    if board in known:
+        return board
+    matches = [b for b in known if b.split(":", 1)[-1] == board]
+    if len(matches) != 1:
+        raise RefineError(f"{db.path}: no measurements for board {board!r} (boards in it: {', '.join(known) or 'none'})")
+    return matches[0]
 
 
 def load_observations(db: MeasurementDB, board: str, stat: str = "min") -> Tuple[Board, List[Observation]]:
-    """Every design measured on ``board`` (a database board name, or a catalogue name that is unique)."""
-    known = db.boards()
-    if board not in known:
-        matches = [b for b in known if b.split(":", 1)[-1] == board]
-        if len(matches) != 1:
-            raise RefineError(f"{db.path}: no measurements for board {board!r} (boards in it: {', '.join(known) or 'none'})")
-        board = matches[0]
+    """Every design measured on ``board`` (see :func:`resolve_board`)."""
+    board = resolve_board(db, board)
     rows = db.measurements(board)
     designs = db.designs()
     cat = catalogue_board(board, rows)
@@ -355,7 +362,7 @@ def refine(db: MeasurementDB, board: str, prior_path: Union[str, Path, None] = N
         for i in test:
             held[i] = predict(obs[i], cat, c)
     final = fit(obs, cat, prior)
-    db_board = next(b for b in db.boards() if b == board or b.split(":", 1)[-1] == board)
+    db_board = resolve_board(db, board)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     final = dataclasses.replace(final, source=f"refined from {len(obs)} designs measured on {db_board} "
                                               f"({db.path.name}, stat {stat}, {stamp})")

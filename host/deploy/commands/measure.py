@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any, Dict
 
+from sustainml.host.deploy.runtime_wheel import RuntimeWheel, wheel_id
 from sustainml.host.measure.campaign import load_campaign, make_boards, plan_campaign, run_campaign
 from sustainml.host.measure.db import MeasurementDB
-from sustainml.host.progress import console, make_progress, table
+from sustainml.host.progress import make_progress, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,17 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--known-hosts", metavar="PATH", type=Path, default=None,
                    help="known_hosts for inventory boards (default: the inventory's)")
     p.add_argument("--accept-new-host-key", action="store_true", help="first contact: record unknown host keys")
+    p.add_argument("--runtime-wheel", type=Path, metavar="WHL",
+                   help="board runtime wheel for inventory boards (default: built from this project's source)")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of a table")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     c = load_campaign(args.campaign, args.db)
-    boards = make_boards(c, args.accept_new_host_key)
-    if args.known_hosts:
-        for b in boards:
-            if hasattr(b, "known_hosts"):
-                b.known_hosts = args.known_hosts
+    wheel = RuntimeWheel(args.runtime_wheel, wheel_id(args.runtime_wheel)) if args.runtime_wheel else None
+    boards = make_boards(c, args.accept_new_host_key, args.known_hosts, wheel)
     with MeasurementDB(c.db) as db:
         with make_progress() as prog:
             log = prog.console.log
@@ -68,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
         table(f"campaign {c.name}: {c.db} ({total} rows)", ["board", "measured", "already there", "failed", "result"],
               [[o.board, o.measured, o.skipped, len(o.failed), "ok" if not (o.error or o.failed) else "FAILED"]
                for o in outcomes])
-    for o in outcomes:
+    for o in outcomes:  # one plain line per failure (never wrapped)
         for msg in o.failed:
-            console.print(f"sustainml-deploy: error: {o.board}: {msg}", markup=False, highlight=False)
+            print(f"sustainml-deploy: error: {msg}", file=sys.stderr)
         if o.error:
-            console.print(f"sustainml-deploy: error: {o.error}", markup=False, highlight=False)
+            print(f"sustainml-deploy: error: {o.error}", file=sys.stderr)
     return 0 if all(not (o.error or o.failed) for o in outcomes) else 1
