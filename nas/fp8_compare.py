@@ -14,6 +14,7 @@ module and :meth:`Splits.from_torch_datasets` any torchvision-style dataset pres
 """
 from __future__ import annotations
 
+import math
 import statistics
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -149,4 +150,20 @@ def bias_summary(results: Results) -> List[str]:
                 by.setdefault(k.split(":", 1)[0], []).append(b)
         if by:
             out.append(f"{task}: " + ", ".join(f"{c} {min(v)}..{max(v)}" for c, v in sorted(by.items())))
+    return out
+
+
+def median_summary(results: Results) -> List[str]:
+    """Per task, the calibration medians of |x| the adaptive biases came from (over all seeds),
+    as ``class: 2^lo..2^hi`` in log2 (E5M2 at bias 15 holds normals down to 2^-14, subnormals
+    down to 2^-16)."""
+    out = []
+    for task, per in results.items():
+        by: Dict[str, List[float]] = {}
+        for r in per.get("e5m2-adaptive", []):
+            for k, m in r.medians.items():
+                if m:
+                    by.setdefault(k.split(":", 1)[0], []).append(math.log2(m))
+        if by:
+            out.append(f"{task}: " + ", ".join(f"{c} 2^{min(v):.0f}..2^{max(v):.0f}" for c, v in sorted(by.items())))
     return out

@@ -17,7 +17,7 @@ is measured on those simulated boards through pynq and the board runtime: simula
    same cost model and built as a sim overlay; both picks are then measured on the simulated
    PYNQ-Z2 (measured energy per inference).
 
-    .venv/bin/python scripts/bench_refine.py [--designs 24] [--evaluations 12] [--work DIR] [--skip-nas]
+    .venv/bin/python scripts/bench_refine.py [--designs 24] [--evaluations 24] [--work DIR] [--skip-nas]
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def campaign(path: Path, boards, overlays, **extra) -> Path:
            "repetitions": 2, "warmup": 5, "power": {"interval_s": 0.005, "idle_s": 0.15, "meter": "sim"}, **extra}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     t0 = time.time()
-    rc = deploy(["measure", str(path)])
+    rc = deploy(["measure", str(path), "--resume"])  # --resume: a rerun on the same --work measures nothing twice
     if rc != 0:
         raise SystemExit(f"campaign {path} failed (exit {rc})")
     log(f"campaign {path.name}: {time.time() - t0:.0f} s")
@@ -88,9 +88,9 @@ def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
         "dataset": "ECG5000", "board": "pynq-z2", "seed": 0, "parallelization": "energy",
         "constraints": {"min_accuracy": MIN_ACCURACY, "max_dsp": 110},
         "objectives": {"accuracy": "max", "energy_uj": "min"},
-        "budget": {"evaluations": evaluations, "initial": max(2, evaluations // 3), "population": 2, "mutants": 48,
+        "budget": {"evaluations": evaluations, "initial": max(2, evaluations // 3), "population": 4, "mutants": 48,
                    "generations": 20, "wall_time_min": 60},
-        "training": {"schedule": "quick", "float_epochs": 15, "qat_epochs": 6, "folded_epochs": 3},
+        "training": {"schedule": "default"},
         "space": {"blocks": [1, 3], "filters": [4, 8, 12, 16], "kernels": [3, 5, 7], "strides": [1, 2],
                   "pools": [0, 2, 4]},
     }
@@ -103,6 +103,7 @@ def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
     try:
         for tag, coeff_file in models.items():
             t0 = time.time()
+            shutil.rmtree(work / f"search-{tag}", ignore_errors=True)
             res = run_search(req, work / f"search-{tag}", executor=pool, cost_model=coeff_file)
             ok = [r for r in res.front if r.values["accuracy"] >= MIN_ACCURACY]
             log(f"search with the {tag} model: {res.evaluations} trained, front {len(res.front)}, "
@@ -143,7 +144,7 @@ def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--designs", type=int, default=24, help="calibration designs per board (default 24)")
-    ap.add_argument("--evaluations", type=int, default=12, help="trainings per NAS run (default 12)")
+    ap.add_argument("--evaluations", type=int, default=24, help="trainings per NAS run (default 24)")
     ap.add_argument("--work", type=Path, default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--skip-nas", action="store_true", help="only the campaign and the refinement")
     args = ap.parse_args()

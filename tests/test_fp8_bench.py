@@ -6,13 +6,13 @@ import statistics
 import pytest
 
 from sustainml.host.cli import main
-from sustainml.nas.fp8_compare import DEFAULT_TASKS, TASKS, bias_summary, markdown
+from sustainml.nas.fp8_compare import DEFAULT_TASKS, TASKS, bias_summary, markdown, median_summary
 from sustainml.nas.fp8_training import FormatResult
 
 
-def _result(storage: str, acc: float, scale: float, biases=None) -> FormatResult:
+def _result(storage: str, acc: float, scale: float, biases=None, medians=None) -> FormatResult:
     per_class = {"w": (400.0 * scale, 100.0 * scale), "a": (2000.0 * scale, 1000.0 * scale)}
-    return FormatResult(storage, acc, 0.1, per_class, biases or {})
+    return FormatResult(storage, acc, 0.1, per_class, biases or {}, medians or {})
 
 
 def _cells(table: str, fmt: str):
@@ -24,7 +24,8 @@ def test_table_reports_mean_std_and_paired_gap():
     fp32 = [0.90, 0.92, 0.94]
     fp8 = [0.89, 0.93, 0.90]
     res = {"t": {"fp32": [_result("fp32", a, 1.0) for a in fp32],
-                 "e5m2-adaptive": [_result("e5m2-adaptive", a, 0.25, {"o:x": 31 - i, "d:y": 25}) for i, a in enumerate(fp8)]}}
+                 "e5m2-adaptive": [_result("e5m2-adaptive", a, 0.25, {"o:x": 31 - i, "d:y": 25},
+                                           {"o:x": 2.0 ** (-20 - i), "o:z": None, "d:y": 0.0}) for i, a in enumerate(fp8)]}}
     table = markdown(res)
     cells = _cells(table, "e5m2-adaptive")
     acc = [100 * a for a in fp8]
@@ -34,6 +35,7 @@ def test_table_reports_mean_std_and_paired_gap():
     assert cells[4] == "0.001" and cells[5] == "0.250" and cells[-1] == "3"  # 875 bytes, a quarter of FP32
     assert _cells(table, "fp32")[3] == "+0.00 ± 0.00"
     assert bias_summary(res) == ["t: d 25..25, o 29..31"]
+    assert median_summary(res) == ["t: o 2^-22..2^-20"]  # zero/absent medians (nothing sampled) left out
     one = markdown({"t": {"fp32": [_result("fp32", 0.9, 1.0)], "e4m3": [_result("e4m3", 0.85, 0.25)]}})
     assert _cells(one, "e4m3")[2:4] == ["85.00%", "-5.00"]
 

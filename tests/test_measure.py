@@ -33,7 +33,7 @@ Z2, ZCU = get_board("pynq-z2"), get_board("zcu104")
 
 
 def write_campaign(path: Path, **fields) -> Path:
-    doc = {"name": "t", "boards": ["sim:pynq-z2"], "batches": [1, 8], "calls": 30, "repetitions": 1, "warmup": 2,
+    doc = {"name": "t", "boards": ["sim:pynq-z2"], "batches": [1, 8], "calls": 20, "repetitions": 1, "warmup": 2,
            "power": {"interval_s": 0.004, "idle_s": 0.05, "meter": "sim"}}
     doc.update(fields)
     path.write_text(yaml.safe_dump(doc))
@@ -124,7 +124,7 @@ def test_sigkilled_campaign_resumes_to_the_rows_of_an_uninterrupted_one(tmp_path
     z2 = timing_bundles(tmp_path / "b", "pynq-z2", Z2.part, 3, seed=5)
     zcu = timing_bundles(tmp_path / "b", "zcu104", ZCU.part, 3, seed=6)
     fields = dict(boards=["sim:pynq-z2", "sim:zcu104"], overlays=[str(p) for p in z2 + zcu], repetitions=2,
-                  calls=15)
+                  calls=10)
     full = write_campaign(tmp_path / "full.yaml", db="full.sqlite", **fields)
     killed = write_campaign(tmp_path / "killed.yaml", db="killed.sqlite", **fields)
     assert deploy_main(["measure", str(full)]) == 0
@@ -232,3 +232,30 @@ def test_a_tampered_overlay_fails_alone_with_one_line(tmp_path, capsys):
     assert len(err) == 1 and "golden_input.npy" in err[0] and "sim:pynq-z2" in err[0]
     with MeasurementDB(tmp_path / "measurements.sqlite") as db:
         assert [m.overlay for m in db.measurements()] == [good.name]  # the board went on to the next overlay
+
+
+def test_pareto_set_and_calibration_sources_are_built_for_sim_boards(tmp_path):
+    """A NAS run's Pareto set (model dirs) and calibration designs become real C-simulation bundles."""
+    from random_models import random_model
+    from sustainml.nas.topology import Topology
+
+    topo = Topology.from_dict({"name": "p0", "input": {"length": 140, "channels": 1, "bits": 8}, "classes": 5,
+                               "layers": [{"type": "Conv1D", "filters": 4, "kernel": 3, "padding": 1},
+                                          {"type": "ReLU"}, {"type": "GlobalAvgPool1D"},
+                                          {"type": "Dense", "units": 5, "act_bits": 16}]})
+    random_model(topo, seed=1).save(tmp_path / "run" / "pareto" / "c0001")
+    camp = write_campaign(tmp_path / "c.yaml", batches=[1], calls=5, power=False,
+                          overlays=[{"pareto": "run", "objective": "dsp"}, {"calibration": 1, "seed": 3}])
+    assert deploy_main(["measure", str(camp)]) == 0
+    with MeasurementDB(tmp_path / "measurements.sqlite") as db:
+        designs = db.designs()
+    assert sorted(d.kind for d in designs.values()) == ["sim", "sim"]
+    names = sorted(d.name for d in designs.values())
+    assert names[0].startswith("c0001-") and names[1] == "cal-pynq-z2-s3-000"
+    assert all((tmp_path / "c.work" / "overlays" / "pynq-z2" / n / f"{n}.so").is_file() for n in names)
+    with pytest.raises(CampaignError, match="built as sim bundles only"):
+        from sustainml.host.measure.campaign import overlays_for
+
+        class Real:  # an inventory board stands in: only its name and part are read
+            name, part = "pynq1", Z2.part
+        overlays_for(load_campaign(camp), Real())

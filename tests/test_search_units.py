@@ -260,19 +260,52 @@ def test_generator_parallelization_costs_more_dsp_than_folded(reference_topology
 
 
 
-def test_children_the_front_dominates_at_parent_accuracy_are_down_weighted():
-    from types import SimpleNamespace
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(*[st.floats(0.0, 1.2)] * 3), min_size=0, max_size=8),
+       st.tuples(*[st.floats(0.0, 1.2)] * 3))
+def test_hv_gain_is_the_hypervolume_a_point_adds(front, point):
+    from sustainml.nas.search.acquisition import hv_gain
 
-    from sustainml.nas.search.engine import DOMINATED_WEIGHT, Lemonade
-    from sustainml.nas.search.runner import Screened
+    f, p = np.array(front, dtype=float).reshape(-1, 3), np.array(point)
+    ref = np.ones(3)
+    expected = pareto.hypervolume(np.vstack([f, p]), ref) - pareto.hypervolume(f, ref)
+    assert hv_gain(f, p) == pytest.approx(expected, abs=1e-9)
 
-    req = parse(BASE)
-    front = [_rec(1, "a"), _rec(2, "b")]
-    front[0].cheap, front[0].metrics = {"energy_uj": 10.0}, {"val_acc_int": 0.95}
-    front[1].cheap, front[1].metrics = {"energy_uj": 2.0}, {"val_acc_int": 0.80}
-    g = front[0].genotype
-    kept = [(Screened(g, "ok", cheap={"energy_uj": 12.0}), 1, "grow"),   # worse than its parent c1 at c1's accuracy
-            (Screened(g, "ok", cheap={"energy_uj": 5.0}), 1, "shrink"),  # would extend the front
-            (Screened(g, "ok", cheap={"energy_uj": 3.0}), 2, "grow")]    # dominated by c2 at c2's accuracy
-    w = Lemonade(SimpleNamespace(req=req))._promise(front, kept)
-    assert w.tolist() == [DOMINATED_WEIGHT, 1.0, DOMINATED_WEIGHT]
+
+def test_accuracy_delta_uses_the_prior_until_measured():
+    from sustainml.nas.search.acquisition import MAX_SIGMA, MIN_DELTAS, PRIOR_SIGMA, accuracy_delta
+
+    assert accuracy_delta([(0.9, 0.8)] * (MIN_DELTAS - 1)) == (0.0, PRIOR_SIGMA)
+    mid, sd = accuracy_delta([(0.9, 0.88), (0.9, 0.86), (0.92, 0.90), (0.91, 0.89), (0.9, 0.5)])
+    assert mid == pytest.approx(-0.02) and 0 < sd <= MAX_SIGMA  # the collapse at 0.5 barely moves it
+
+
+def test_success_probability_follows_nearby_outcomes():
+    from sustainml.nas.search.acquisition import success_probability
+
+    trained = np.array([[1.0, 2.0], [1.1, 2.1], [5.0, 8.0], [5.1, 8.2]])
+    ok = np.array([False, False, True, True])
+    p = success_probability(trained, ok, np.array([[1.05, 2.05], [5.05, 8.1], [3.0, 5.0]]))
+    assert p[0] < 0.4 < 0.6 < p[1] and 0.0 < p[0] and p[1] < 1.0
+    assert p[0] < p[2] < p[1]
+    assert success_probability(trained[:0], ok[:0], trained).tolist() == [1.0] * 4
+
+
+def test_ehvi_trains_front_extenders_first_and_spreads_a_batch():
+    from sustainml.nas.search.acquisition import EHVI
+
+    front = [{"accuracy": 0.95, "energy_uj": 40.0}, {"accuracy": 0.90, "energy_uj": 10.0}]
+    ehvi = EHVI(["accuracy", "energy_uj"], front, 0.85, {"energy_uj": 100.0}, (0.0, 0.01))
+    children = [({"energy_uj": 60.0}, 0.95),   # worse than its parent at the parent's accuracy
+                ({"energy_uj": 20.0}, 0.95),   # fills the gap between the two front points
+                ({"energy_uj": 21.0}, 0.95),   # nearly the same gain, but redundant once 1 is picked
+                ({"energy_uj": 2.0}, 0.90)]    # extends the front towards low energy
+    gains = [ehvi.expected_gain(ehvi.front, *c) for c in children]
+    assert gains[1] > gains[2] > gains[0] >= 0.0 and gains[3] > 0.0
+    picks, picked_gains = ehvi.select(children, 2, np.random.default_rng(0))
+    assert set(picks) == {1, 3}  # the greedy batch does not take the near-duplicate of child 1
+    assert picked_gains == sorted(picked_gains, reverse=True)
+    # once nothing is expected to gain, the rest are drawn (inversely to density), not dropped
+    picks, _ = ehvi.select(children, 4, np.random.default_rng(0),
+                           density_front=np.array([[40.0], [10.0]]), density_cols=["energy_uj"])
+    assert sorted(picks) == [0, 1, 2, 3]

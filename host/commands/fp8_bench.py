@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from sustainml.nas.fp8 import Fp8Error
-from sustainml.nas.fp8_compare import DEFAULT_TASKS, TASKS, Task, bias_summary, markdown, run
+from sustainml.nas.fp8_compare import DEFAULT_TASKS, TASKS, Task, bias_summary, markdown, median_summary, run
 from sustainml.nas.fp8_storage import GRANULARITIES, STORAGE_NAMES
 from sustainml.nas.fp8_training import CLASSES, Fp8TrainConfig
 
@@ -75,6 +75,10 @@ def main(args: argparse.Namespace) -> int:
     biases = bias_summary(results)
     if biases:
         text += "\n\nAdaptive biases chosen (per tensor, range by class):\n\n" + "\n".join(f"- {b}" for b in biases)
+    medians = median_summary(results)
+    if medians:
+        text += ("\n\nMedian non-zero |x| per tensor at calibration (range by class; bias 15 holds normals down to 2^-14, "
+                 "nothing below 2^-17):\n\n" + "\n".join(f"- {m}" for m in medians))
     optim = "; ".join(f"{t.name}: {t.epochs} epochs, batch {t.batch_size}, "
                       + ("SGD momentum 0.9, one-cycle LR" if t.optimizer == "sgd" else "AdamW, cosine LR")
                       + f" peak {t.lr if t.lr is not None else cfg.lr:g}" for t in tasks)

@@ -45,18 +45,20 @@ def plot_predicted_vs_measured(r: Refinement, path: Path) -> Path:
     panels = [p for p in panels if p[0] in r.errors.get("before", {})]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
     for ax, (metric, label, scale) in zip(axes[0], panels):
-        for preds, colour, name in ((r.before, BEFORE, "prior"), (r.held_out, AFTER, "refined (held out)")):
+        seen: List[float] = []
+        for preds, colour, when in ((r.before, BEFORE, "before"), (r.held_out, AFTER, "after")):
             pairs = metric_pairs(r.observations, preds, metric)
             if not pairs:
                 continue
             p, y = np.array(pairs).T * scale
-            e = r.errors["before" if colour == BEFORE else "after"][metric]
+            seen += list(p) + list(y)
+            e = r.errors[when][metric]
+            name = "prior" if when == "before" else "refined (held out)"
             ax.scatter(y, p, s=18, c=colour, alpha=0.8,
                        label=f"{name}: MAPE {e['mape_pct']:.1f}%, max {e['max_pct']:.1f}%")
-        lo, hi = ax.get_xlim()
-        lo, hi = min(lo, ax.get_ylim()[0]), max(hi, ax.get_ylim()[1])
+        lo, hi = min(seen) * 0.9, max(seen) * 1.1
         ax.plot([lo, hi], [lo, hi], color=MEASURED, lw=0.8, ls="--")
-        if metric == "latency":
+        if metric in ("latency", "energy"):  # spans decades
             ax.set_xscale("log")
             ax.set_yscale("log")
         ax.set_xlabel(f"measured {label}")

@@ -8,10 +8,13 @@ plus random genotypes that pass screening. Every later generation
    to the front's density over its cheap objectives (:func:`pareto.inverse_density_probs`);
 3. mutates each (:func:`space.mutate`) and screens the mutant on cheap objectives (closed-form
    cost model, validated against the IR and the space, cheap constraints applied);
-4. picks ``budget.population`` of the surviving mutants, again with probability inversely
-   proportional to the front's density at their cheap objectives, down-weighted for children
-   the front would dominate even if they matched their parent's accuracy, and trains them
-   (QAT, optionally starting from the parent's weights);
+4. picks the ``budget.population`` surviving mutants with the largest expected hypervolume
+   improvement (:mod:`.acquisition`: exact cheap objectives; accuracy predicted from the
+   parent's and the run's measured child - parent changes, times the probability, fitted on
+   the journal, that training reaches ``min_accuracy`` at all), greedily, each pick joining the
+   front at its predicted accuracy; if fewer have any expected gain, the rest are drawn
+   inversely to the front's density at their cheap objectives; trains them (QAT, optionally
+   starting from the parent's weights);
 5. journals every result; the front is recomputed from the journal.
 
 The generation counter and RNG state are journaled with each generation's candidates, so a
@@ -24,13 +27,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..topology import load_topology
-from .pareto import inverse_density_probs, losses
+from .acquisition import EHVI, accuracy_delta, genotype_features, success_probability
+from .pareto import inverse_density_probs
 from .requirements import RequirementsError
 from .runner import Runner, Screened
 from .space import SpaceError, from_topology, mutate
 
 STALL_LIMIT = 3  # generations in a row without a single new feasible mutant end the search
-DOMINATED_WEIGHT = 0.1  # selection weight of a child the front dominates even at its parent's accuracy
 
 
 def _rng_state(rng: np.random.Generator) -> Dict[str, Any]:
@@ -115,6 +118,7 @@ class Lemonade:
         stats = {"mutants": 0, "invalid": 0, "infeasible": 0, "duplicates": 0}
         seen: set = set()
         kept: List[Tuple[Screened, Optional[int], str]] = []
+        parent_acc = {f.id: f.values.get("accuracy", 0.0) for f in front}
         for _ in range(self.req.budget.mutants):
             parent = front[int(rng.choice(len(front), p=p_parent))]
             m = mutate(self.req.space, parent.genotype, rng)
@@ -130,21 +134,20 @@ class Lemonade:
         n = min(self.req.budget.population, r.evaluations_left(), len(kept))
         if n == 0:
             return [], stats
-        child_x = np.array([[s.cheap[o] for o in cheap] for s, _, _ in kept])
-        p_child = inverse_density_probs(front_x, child_x) * self._promise(front, kept)
-        p_child = p_child / p_child.sum()
-        pick = rng.choice(len(kept), size=n, replace=False, p=p_child)
-        return [kept[int(i)] for i in pick], stats
+        ehvi, p_ok = self._acquisition(front, kept)
+        pick, _ = ehvi.select([(s.cheap, parent_acc[parent], p) for (s, parent, _), p in zip(kept, p_ok)], n, rng,
+                              density_front=front_x, density_cols=cheap)
+        return [kept[i] for i in pick], stats
 
-    def _promise(self, front: List[Any], kept: List[Tuple[Screened, Optional[int], str]]) -> np.ndarray:
-        """Weight per child: 1 if, credited with its parent's accuracy, it would not be dominated
-        by the current front (an optimistic surrogate), else :data:`DOMINATED_WEIGHT`."""
-        objectives = list(self.req.objectives)
-        acc = {f.id: f.values["accuracy"] for f in front}
-        front_loss = losses([f.values for f in front], objectives)
-        out = np.ones(len(kept))
-        for i, (s, parent, _) in enumerate(kept):
-            guess = losses([{**s.cheap, "accuracy": acc.get(parent, 0.0)}], objectives)[0]
-            if np.any(np.all(front_loss <= guess, axis=1) & np.any(front_loss < guess, axis=1)):
-                out[i] = DOMINATED_WEIGHT
-        return out
+    def _acquisition(self, front: List[Any], kept: List[Tuple[Screened, Optional[int], str]]) -> Tuple[EHVI, np.ndarray]:
+        """Expected-hypervolume-improvement scorer against ``front``, and P(success) of ``kept``."""
+        floor = self.req.min_accuracy
+        done = {r.id: r for r in self.r.journal.records("done") if "accuracy" in r.values}
+        pairs = [(done[r.parent].values["accuracy"], r.values["accuracy"]) for r in done.values()
+                 if r.parent in done and r.values["accuracy"] >= floor]
+        ehvi = EHVI(self.req.objectives, [f.values for f in front], floor, self.req.cheap_limits,
+                    accuracy_delta(pairs))
+        trained = np.array([genotype_features(r.genotype, r.cheap) for r in done.values()]).reshape(-1, 6)
+        ok = np.array([r.values["accuracy"] >= floor for r in done.values()], dtype=bool)
+        at = np.array([genotype_features(s.genotype, s.cheap) for s, _, _ in kept]).reshape(-1, 6)
+        return ehvi, success_probability(trained, ok, at)

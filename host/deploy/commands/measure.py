@@ -4,7 +4,21 @@ Every board x overlay x batch x repetition of the campaign is benchmarked (laten
 distribution, driver overhead and, where the board has rails or a meter, power and energy per
 inference) and stored in the measurements database (SQLite) with its provenance. Boards run in
 parallel; ``--resume`` measures only the units the database does not hold yet, so a killed
-campaign continues where it stopped. File format: ``sustainml.host.measure.campaign``.
+campaign continues where it stopped. Campaign file (paths relative to it)::
+
+    boards: [sim:pynq-z2, pynq1]       # sim:<board> = local simulated board; else inventory names
+    overlays:                          # bundle dirs (or folders of them), a NAS run's Pareto set,
+      - overlays/ecg_baseline_sim      # or random-weight calibration designs (sim boards)
+      - {pareto: runs/search/ecg5000, objective: latency}
+      - {calibration: 16, seed: 0}
+    batches: [1, 16]
+    calls: 200                         # timed calls per unit
+    repetitions: 3
+    warmup: 10
+    power: {interval_s: 0.005, idle_s: 0.25, meter: sim}
+    db: measurements.sqlite            # also: name, work, inventory
+
+Full description: ``sustainml.host.measure.campaign``.
 """
 from __future__ import annotations
 
