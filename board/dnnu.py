@@ -193,12 +193,12 @@ class Dnnu:
             a = a[:, :, None]  # (N, L) for a one-channel input
         if a.shape[1:] != shape:
             raise BoardError(f"input shape {a.shape} does not match the DNNU's (N, {', '.join(map(str, shape))})")
-        if self.input_spec.fp8 and np.issubdtype(a.dtype, np.integer):
+        if self.input_spec.fp8:
+            if not np.issubdtype(a.dtype, np.integer):
+                return self.input_spec.quantize(a, self.in_bias)
             if a.dtype != np.uint8:
                 raise BoardError(f"FP8 input takes float samples or uint8 E5M2 codes, got {a.dtype}")
             return a
-        if self.input_spec.fp8:
-            return self.input_spec.quantize(a, self.in_bias)
         if np.issubdtype(a.dtype, np.integer):
             lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
             if lo < self.input_spec.lo or hi > self.input_spec.hi:

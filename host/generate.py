@@ -296,10 +296,8 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
         out_bias = auto_out if out_bias is None else out_bias
         gx_c = fp8_encode(gx * 2.0 ** -m.input_frac, in_bias)
         gy_c = fp8_golden(m, gx_c, in_bias, out_bias)
-    else:
-        gx_c, gy_c = None, None
     io = _io(m, encoding, in_bias, out_bias)
-    if gx_c is None:
+    if encoding != FP8_ENCODING:
         gx_c = gx.astype(io["input"]["dtype"])
         gy_c = golden.run(m, gx).astype(io["output"]["dtype"])
     gdir = out / "golden"

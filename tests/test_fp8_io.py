@@ -21,7 +21,7 @@ from sustainml.board import sim
 from sustainml.board.bundle import FP8_ENCODING, BundleError, IoSpec, load_bundle, validate_manifest
 from sustainml.board.dnnu import Dnnu
 from sustainml.board.errors import BoardError
-from sustainml.host.build import build
+from sustainml.host.build import build, missing_tools
 from sustainml.host.cli import main
 from sustainml.host.generate import generate
 from sustainml.host.hlsgen import DnnuIO, HlsGenError, compile_dnnu, compile_sources, emit_dnnu, run_dnnu, toolchain
@@ -251,3 +251,16 @@ def test_fp8_io_contract_errors(fp8_project, tmp_path, capsys):
     assert "apply to FP8 I/O only" in capsys.readouterr().err
     assert main(["generate", str(mdir), "--out", str(tmp_path / "b"), "--io", "fp8", "--out-bias", "64"]) != 0
     assert "--out-bias=64 out of range" in capsys.readouterr().err
+
+
+@pytest.mark.vivado
+@pytest.mark.skipif(bool(missing_tools()), reason="needs vitis_hls and vivado on PATH")
+def test_fp8_bitstream_build(fp8_project):
+    """Vitis HLS csim (the generated FP8 testbench) + synthesis + Vivado: a bitstream bundle whose
+    hwh exposes the bias registers at the manifest's offsets."""
+    g, root = fp8_project
+    b = load_bundle(build(root / "build", root / "hw_overlays"), part="xc7z020clg400-1")
+    assert b.kind == "bitstream" and b.input.fp8 and b.output.fp8
+    hwh = b.hwh.read_text()
+    for reg in ("in_bias", "out_bias"):
+        assert f'NAME="{reg}"' in hwh and hex(b.registers[reg]) in hwh.lower()

@@ -259,3 +259,29 @@ def test_pareto_set_and_calibration_sources_are_built_for_sim_boards(tmp_path):
         class Real:  # an inventory board stands in: only its name and part are read
             name, part = "pynq1", Z2.part
         overlays_for(load_campaign(camp), Real())
+
+
+def test_measured_form_of_the_cost_model_round_trips_and_starts_at_the_template(tmp_path):
+    from sustainml.nas.costmodel import CostModelError, estimate
+    from sustainml.nas.topology import Topology
+
+    topo = Topology.from_dict({"name": "cd", "input": {"length": 64, "channels": 1, "bits": 8}, "classes": 3,
+                               "layers": [{"type": "Conv1D", "filters": 4, "kernel": 3, "padding": 1},
+                                          {"type": "ReLU"}, {"type": "Dense", "units": 3, "act_bits": 16}]})
+    prior = load_coefficients("pynq-z2")
+    assert "serial" not in prior.table("latency") and "dyn_base_w" not in prior.table("power")
+    # the measured form at its starting values times conv/dense stages exactly like the templates
+    start = prior.replace("latency", {"ii_conv1d": 1.0}).replace("power", {"dyn_base_w": 0.0})
+    a, b = estimate(topo, "pynq-z2", prior), estimate(topo, "pynq-z2", start)
+    assert b.latency_s == pytest.approx(a.latency_s) and b.power["pl"] == pytest.approx(a.power["pl"])
+    tuned = start.replace("latency", {"ii_conv1d": 1.5, "serial": 1.0}).replace("power", {"dyn_base_w": 0.01})
+    c = estimate(topo, "pynq-z2", tuned)
+    assert c.interval > a.interval and c.latency_s > a.latency_s and c.power["dynamic"] > a.power["dynamic"]
+    back = load_coefficients("pynq-z2", tuned.save(tmp_path / "pynq-z2.yaml"))
+    assert back.table("latency")["ii_conv1d"] == 1.5 and back.table("power")["dyn_base_w"] == 0.01
+    assert estimate(topo, "pynq-z2", back).latency_s == pytest.approx(c.latency_s)
+    doc = yaml.safe_load((tmp_path / "pynq-z2.yaml").read_text())
+    doc["latency"]["ii_lstm"] = 2.0
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(CostModelError, match=r"bad.yaml: latency has unknown coefficient\(s\) \['ii_lstm'\]"):
+        load_coefficients("pynq-z2", tmp_path / "bad.yaml")
