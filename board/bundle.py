@@ -18,6 +18,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 import yaml
 
+from sustainml.yamlio import plain, read_yaml
+
 from . import fp8
 from .errors import BundleError
 
@@ -203,10 +205,7 @@ def read_manifest(bundle_dir: PathLike) -> Dict[str, Any]:
         raise BundleError(f"{d}: not a bundle directory")
     if not mpath.is_file():
         raise BundleError(f"{d}: not a bundle (no {MANIFEST})")
-    try:
-        doc = yaml.safe_load(mpath.read_text())
-    except yaml.YAMLError as exc:
-        raise BundleError(f"{mpath}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    doc = read_yaml(mpath, BundleError)
     validate_manifest(doc, str(mpath))
     return doc
 
@@ -311,19 +310,7 @@ def write_manifest(bundle_dir: PathLike, manifest: Mapping[str, Any]) -> Path:
         raise BundleError(f"{d / missing[0]}: required by a {doc['kind']} bundle but not present")
     path = d / MANIFEST
     tmp = d / (MANIFEST + ".tmp")
-    tmp.write_text(yaml.safe_dump(_plain(doc), sort_keys=False))
+    tmp.write_text(yaml.safe_dump(plain(doc), sort_keys=False))
     tmp.replace(path)
     return path
 
-
-def _plain(obj: Any) -> Any:
-    """numpy scalars/arrays and tuples → YAML-safe builtins."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj

@@ -27,6 +27,7 @@ import yaml
 
 from sustainml.nas.costmodel import COEFF_DIR
 from sustainml.nas.data import load_dataset
+from sustainml.yamlio import read_yaml
 
 from .errors import UserError
 from .progress import console, table
@@ -51,12 +52,7 @@ def load_config(path: Optional[Path]) -> Dict[str, Any]:
     cfg = yaml.safe_load(DEFAULTS.read_text())
     if path is None:
         return cfg
-    if not Path(path).is_file():
-        raise UserError(f"{path}: flow config not found")
-    try:
-        user = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    user = read_yaml(path, UserError, "flow config not found") or {}
     if not isinstance(user, dict):
         raise UserError(f"{path}: expected a mapping (keys: {', '.join(cfg)})")
     unknown = sorted(set(user) - set(cfg))

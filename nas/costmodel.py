@@ -47,6 +47,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import yaml
 
 from sustainml.errors import SustainmlError
+from sustainml.yamlio import read_yaml
 
 from .catalogue import Board, get_board
 from .quantized import QuantizedModel, Stage, plan_stages
@@ -163,14 +164,8 @@ def _coeffs_from_dict(doc: Any, where: str) -> Coefficients:
 
 @lru_cache(maxsize=None)
 def _load_coeffs(path: str) -> Coefficients:
-    p = Path(path)
-    if not p.exists():
-        raise CostModelError(f"{p}: no cost coefficients for this board")
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise CostModelError(f"{p}: invalid YAML ({str(exc).splitlines()[0]})") from None
-    return _coeffs_from_dict(doc, str(p))
+    doc = read_yaml(path, CostModelError, "no cost coefficients for this board")
+    return _coeffs_from_dict(doc, str(path))
 
 
 def load_coefficients(board: Union[str, Board], path: Union[str, Path, None] = None) -> Coefficients:

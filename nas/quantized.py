@@ -30,6 +30,8 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 import yaml
 
+from sustainml.yamlio import plain
+
 from .topology import Topology, TopologyError
 
 AVG_SHIFT = 16
@@ -157,7 +159,7 @@ class QuantizedModel:
             "format": "sustainml-model/1",
             "topology": self.topology.to_dict(),
             "quantization": {"input_frac": self.input_frac, "stages": [s.to_dict() for s in self.stages]},
-            "metrics": _plain(self.metrics),
+            "metrics": plain(self.metrics),
         }
         tmp = out / "weights.tmp.npz"
         np.savez(tmp, **{k: np.asarray(v, dtype=np.int64) for k, v in self.weights.items()})
@@ -181,18 +183,6 @@ class QuantizedModel:
             weights = {k: npz[k].astype(np.int64) for k in npz.files}
         return cls(topo, int(q["input_frac"]), stages, weights, doc.get("metrics") or {})
 
-
-def _plain(obj: Any) -> Any:
-    """Make numpy scalars/arrays YAML-safe."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
 
 
 def plan_stages(topology: Topology) -> List[Stage]:

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 import yaml
 
 from sustainml.errors import SustainmlError
+from sustainml.yamlio import read_yaml
 
 LEGAL_BITS = tuple(range(2, 9)) + (16,)
 
@@ -374,13 +375,7 @@ class Topology:
     def from_yaml(cls, path_or_text: Union[str, Path]) -> "Topology":
         path = Path(path_or_text) if not str(path_or_text).lstrip().startswith(("{", "name", "input", "layers")) else None
         if path is not None:
-            if not path.exists():
-                raise TopologyError(f"{path}: file not found")
-            try:
-                data = yaml.safe_load(path.read_text())
-            except yaml.YAMLError as exc:
-                raise TopologyError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-            return cls.from_dict(data, str(path))
+            return cls.from_dict(read_yaml(path, TopologyError), str(path))
         return cls.from_dict(yaml.safe_load(str(path_or_text)))
 
     def summary(self) -> List[Dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import math
 from fractions import Fraction
-from typing import List, Optional, Union
+from typing import List, Union
 
 Num = Union[Fraction, float]
 

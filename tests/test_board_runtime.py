@@ -114,7 +114,7 @@ def test_changed_missing_and_extra_files_are_refused_by_name(z2, proto, tmp_path
 
 
 def test_bundle_for_another_part_is_refused(proto):
-    zcu = sim.activate("zcu104")
+    sim.activate("zcu104")
     try:
         with pytest.raises(BundleError, match=f"built for part {Z2_PART}.*this board is xczu7ev"):
             Dnnu.load(proto)

@@ -85,7 +85,7 @@ def test_killed_search_resumes_without_retraining(tmp_path):
     done_before = []
     try:
         while time.time() < deadline and proc.poll() is None:
-            time.sleep(0.5)
+            time.sleep(0.1)
             if (run_dir / "journal.sqlite").exists():
                 try:
                     rows = _rows(run_dir)

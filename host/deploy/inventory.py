@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-import yaml
 
 from sustainml.nas.catalogue import UnknownBoardError, get_board
+from sustainml.yamlio import read_yaml
 
 from .errors import InventoryError
 
@@ -95,12 +95,7 @@ def inventory_path(explicit: Union[str, Path, None] = None) -> Path:
 def load_inventory(path: Union[str, Path, None] = None, known_hosts: Union[str, Path, None] = None) -> Inventory:
     """Read and validate the inventory; ``known_hosts`` overrides the file's setting."""
     p = inventory_path(path)
-    if not p.is_file():
-        raise InventoryError(f"{p}: board inventory not found (pass --inventory PATH or set ${ENV_VAR})")
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"{p}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    doc = read_yaml(p, InventoryError, f"board inventory not found (pass --inventory PATH or set ${ENV_VAR})")
     if not isinstance(doc, dict) or not isinstance(doc.get("boards"), dict):
         raise InventoryError(f"{p}: expected a mapping with a 'boards:' mapping of name to entry")
     extra = sorted(set(doc) - {"boards", "known_hosts"})

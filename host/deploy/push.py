@@ -23,7 +23,7 @@ import getpass
 import os
 import platform
 import secrets
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from sustainml.board.bundle import Bundle, BundleError, check_part, load_bundle

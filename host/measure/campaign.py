@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import yaml
 
 from sustainml import REPO_ROOT, __version__
 from sustainml.board.bundle import MANIFEST, read_manifest
 from sustainml.board.measure import manifest_digest
 from sustainml.nas.catalogue import UnknownBoardError, get_board
+from sustainml.yamlio import read_yaml
 
 from ..errors import SustainmlError, UserError
 from .db import Design, MeasurementDB, Measurement
@@ -112,12 +112,7 @@ def _overlay_source(item: Any, base: Path, where: str) -> Any:
 def load_campaign(path: Union[str, Path], db: Union[str, Path, None] = None) -> Campaign:
     """Read and validate a campaign file (see the module docstring)."""
     p = Path(path)
-    if not p.is_file():
-        raise CampaignError(f"{p}: campaign file not found")
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise CampaignError(f"{p}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    doc = read_yaml(p, CampaignError, "campaign file not found")
     if not isinstance(doc, dict):
         raise CampaignError(f"{p}: expected a mapping of {', '.join(FIELDS)}")
     unknown = sorted(set(doc) - set(FIELDS))

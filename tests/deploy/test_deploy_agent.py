@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from deploy_helpers import assemble_bundle
 from sustainml.board import agent

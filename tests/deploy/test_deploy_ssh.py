@@ -11,7 +11,7 @@ import yaml
 
 from deploy_helpers import assemble_bundle
 from loopback_sshd import free_port, keygen
-from sustainml.host.deploy.errors import (AuthFailed, DeployError, DiskFull, HostKeyChanged, InventoryError, PartMismatch,
+from sustainml.host.deploy.errors import (AuthFailed, DeployError, DiskFull, HostKeyChanged, PartMismatch,
                                           RemotePythonError, UnknownHostKey, Unreachable)
 from sustainml.host.deploy.fleet import session
 from sustainml.host.deploy.inventory import load_inventory
