@@ -106,6 +106,12 @@ class Stage:
         return 0
 
     @property
+    def weight_shape(self) -> tuple:
+        """Shape of a compute stage's weight array (the layouts in the module docstring)."""
+        return {"conv1d": (self.kernel, self.in_ch, self.out_ch), "dwconv1d": (self.kernel, self.in_ch),
+                "pwconv1d": (self.in_ch, self.out_ch), "dense": (self.in_len * self.in_ch, self.out_ch)}[self.kind]
+
+    @property
     def reduction(self) -> int:
         """Number of products summed into one accumulator."""
         return {"conv1d": self.kernel * self.in_ch, "dwconv1d": self.kernel, "pwconv1d": self.in_ch,

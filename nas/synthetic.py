@@ -47,10 +47,8 @@ def random_quantized_model(topology: Topology, seed: int = 0, x_calib: Optional[
     for i, st in enumerate(stages):
         st.in_frac = cur_frac
         if st.is_compute:
-            shape = {"conv1d": (st.kernel, st.in_ch, st.out_ch), "dwconv1d": (st.kernel, st.in_ch),
-                     "pwconv1d": (st.in_ch, st.out_ch), "dense": (st.in_len * st.in_ch, st.out_ch)}[st.kind]
             wmax = (1 << (st.w_bits - 1)) - 1
-            w = rng.integers(-wmax - 1, wmax + 1, size=shape)
+            w = rng.integers(-wmax - 1, wmax + 1, size=st.weight_shape)
             model.weights[f"s{i}_w"] = w
             acc = golden.accumulate(st, h, w, None)
             if st.kind != "dwconv1d":  # depthwise stages carry no bias

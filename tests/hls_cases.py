@@ -13,7 +13,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 from sustainml.host.hlsgen import StageCase
-from sustainml.host.hlsgen.cpp import weight_shape
 from sustainml.nas import golden
 from sustainml.nas.costmodel import unroll_dims
 from sustainml.nas.folding import divisors
@@ -69,7 +68,7 @@ def stage_cases(draw, kinds=KINDS, batch: int = 3):
         wlo, whi = act_range(stage.w_bits, True)
         seed = draw(st.integers(0, 2**32 - 1))
         rng = np.random.default_rng(seed)
-        w = rng.integers(wlo, whi + 1, size=weight_shape(stage))
+        w = rng.integers(wlo, whi + 1, size=stage.weight_shape)
         xlo, xhi = act_range(in_bits, in_signed)
         bound = stage.reduction * max(abs(xlo), xhi) * (whi + 1)
         typical = max(1.0, np.sqrt(stage.reduction) * max(abs(xlo), xhi) * (whi + 1) / 3)

@@ -10,11 +10,6 @@ from sustainml.nas.quantized import QuantizedModel, plan_stages
 from sustainml.nas.topology import Topology
 
 
-def weight_shape(s) -> tuple:
-    return {"conv1d": (s.kernel, s.in_ch, s.out_ch), "dwconv1d": (s.kernel, s.in_ch), "pwconv1d": (s.in_ch, s.out_ch),
-            "dense": (s.in_len * s.in_ch, s.out_ch)}[s.kind]
-
-
 def random_model(topology: Topology, seed: int = 0, input_frac: int = 5) -> QuantizedModel:
     """Uniform random integer weights; shifts chosen so activations use their range."""
     rng = np.random.default_rng(seed)
@@ -24,7 +19,7 @@ def random_model(topology: Topology, seed: int = 0, input_frac: int = 5) -> Quan
         if not s.is_compute:
             continue
         qmax = (1 << (s.w_bits - 1)) - 1
-        weights[f"s{i}_w"] = rng.integers(-qmax, qmax + 1, weight_shape(s))
+        weights[f"s{i}_w"] = rng.integers(-qmax, qmax + 1, s.weight_shape)
         x_rms = 2.0 ** (s.in_bits - 2)
         acc_rms = math.sqrt(s.reduction) * qmax / math.sqrt(3) * x_rms
         if s.kind != "dwconv1d":

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from hls_cases import KINDS, act_range, golden_stage, stage_cases
 from sustainml.host.hlsgen import HlsGenError, StageCase, compile_stages
-from sustainml.host.hlsgen.cpp import weight_shape
 from sustainml.nas.costmodel import unroll_dims
 from sustainml.nas.folding import divisors
 from sustainml.nas.quantized import Stage
@@ -53,7 +52,7 @@ def _fixed(kind: str, rng: np.random.Generator):
                   relu=compute, w_bits=4, shift=3, acc_bits=10, **geo)
     w = b = None
     if compute:
-        w = rng.integers(-8, 8, size=weight_shape(stage))
+        w = rng.integers(-8, 8, size=stage.weight_shape)
         b = rng.integers(-40, 40, size=stage.out_ch)
     return stage, w, b
 

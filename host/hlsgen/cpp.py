@@ -23,14 +23,6 @@ FUNCTION = {"conv1d": "conv1d", "dwconv1d": "dwconv1d", "pwconv1d": "pwconv1d", 
 MAX_ACC_BITS = 64
 
 
-def weight_shape(stage: Stage) -> Tuple[int, ...]:
-    """Weight array shape of a compute stage (the layouts of nas/quantized.py)."""
-    return {"conv1d": (stage.kernel, stage.in_ch, stage.out_ch),
-            "dwconv1d": (stage.kernel, stage.in_ch),
-            "pwconv1d": (stage.in_ch, stage.out_ch),
-            "dense": (stage.in_len * stage.in_ch, stage.out_ch)}[stage.kind]
-
-
 def check_stage(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray], where: str) -> None:
     """Raise HlsGenError unless the library can implement ``stage`` bit-exactly."""
     if stage.kind not in STAGE_KINDS:
@@ -51,7 +43,7 @@ def check_stage(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray], 
         raise HlsGenError(f"{where} ({stage.kind}): acc_bits={stage.acc_bits} is outside 2..{MAX_ACC_BITS}")
     if not -MAX_ACC_BITS < stage.shift <= MAX_ACC_BITS or stage.acc_bits - min(stage.shift, 0) > MAX_ACC_BITS:
         raise HlsGenError(f"{where} ({stage.kind}): shift={stage.shift} is out of range for acc_bits={stage.acc_bits}")
-    shape = weight_shape(stage)
+    shape = stage.weight_shape
     if w is None or tuple(np.shape(w)) != shape:
         raise HlsGenError(f"{where} ({stage.kind}): weights have shape {None if w is None else tuple(np.shape(w))}, expected {shape}")
     lo, hi = -(1 << (stage.w_bits - 1)), (1 << (stage.w_bits - 1)) - 1
@@ -140,7 +132,7 @@ def weight_arrays(name: str, cfg: str, stage: Stage, w: Optional[np.ndarray], b:
     wrapped to ap_int<ACC_BITS>; zeros when the stage has no bias) as on-chip const arrays."""
     if not stage.is_compute:
         return ""
-    dims = "".join(f"[{d}]" for d in weight_shape(stage))
+    dims = "".join(f"[{d}]" for d in stage.weight_shape)
     bias = np.zeros(stage.out_ch, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
     bias = np.array([wrap_int(int(v), stage.acc_bits) for v in bias], dtype=object)
     return (

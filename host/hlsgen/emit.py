@@ -98,7 +98,7 @@ def weights_h(model: QuantizedModel) -> str:
     for i, s in enumerate(model.stages):
         if s.is_compute:
             name, cfg = _names(i)
-            parts.append(f"// stage {i}: {s.kind}, weights {list(cpp.weight_shape(s))} at {s.w_bits} bits\n"
+            parts.append(f"// stage {i}: {s.kind}, weights {list(s.weight_shape)} at {s.w_bits} bits\n"
                          + cpp.weight_arrays(name, cfg, s, model.w(i), model.b(i)))
     return cpp.header_guard("weights.h", "\n".join(parts), ['"config.h"'])
 
