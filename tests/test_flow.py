@@ -1,0 +1,53 @@
+"""`sustainml flow` end to end on a tiny budget: every stage's artifacts, the accuracy reported
+from the simulated board equals the golden model's on the chosen design, re-runs skip."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import yaml
+
+from sustainml.nas import golden
+from sustainml.nas.quantized import QuantizedModel
+
+TINY = {
+    "requirements": {
+        "budget": {"evaluations": 3, "initial": 3, "population": 1, "mutants": 8, "generations": 1, "wall_time_min": 5},
+        "training": {"schedule": "quick", "float_epochs": 4, "qat_epochs": 3, "folded_epochs": 2, "patience": 2},
+        "constraints": {"min_accuracy": 0.5},
+    },
+    "campaign": {"batches": [1], "calls": 4, "warmup": 1, "calibration_designs": 4},
+}
+
+
+def test_flow_runs_every_stage_and_reports_the_board_accuracy(tmp_path, ecg5000):
+    cfg = tmp_path / "flow.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "sustainml.host.cli", "flow", "--config", str(cfg), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    summary = json.loads((out / "summary.json").read_text())
+    for path in ["search-1/pareto.yaml", "search-2/pareto.yaml", "cost-model.yaml", "measurements.sqlite",
+                 "report/index.html", f"build/{summary['chosen']}/build.yaml", f"overlays/{summary['chosen']}/manifest.yaml"]:
+        assert (out / path).exists(), path
+    push = summary["push"]["sim-local"]
+    assert push["ok"] and push["smoke"]["mismatches"] == 0
+    # the accuracy the flow reports comes from the board's outputs: recompute it with the golden model
+    model = QuantizedModel.load(out / "search-1" / "pareto" / summary["chosen"])
+    expected = float((golden.predict(model, ecg5000.test.x) == ecg5000.test.y).mean())
+    acc = summary["board_accuracy"]
+    assert acc["samples"] == 4500 and acc["simulated"] is True
+    assert acc["accuracy"] == expected
+    logits = np.load(out / "test_logits.npy")
+    assert np.array_equal(logits, golden.run(model, model.quantize_input(ecg5000.test.x)))
+    html = (out / "report" / "index.html").read_text()
+    assert "Flow" in html and "predicted" in html and f"{expected:.4f}" in html
+    assert "refined from" in summary["fronts"]["search-2"]["cost_model"]
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("skipping") + again.stderr.count("skipping") >= 9
