@@ -248,17 +248,30 @@ def _append_flow_section(index: Path, s: Dict[str, Any]) -> None:
 
     acc = s["board_accuracy"]
     sim = " (simulated board)" if s["simulated"] else ""
+    push = "".join(
+        f"<tr><td>{html.escape(board)}</td><td>{'ok' if r.get('ok') else html.escape(str(r.get('error')))}</td>"
+        f"<td>{html.escape(str((r.get('release') or {}).get('release', '-')))}</td>"
+        f"<td>{_smoke_text(r.get('smoke'))}</td></tr>" for board, r in s["push"].items())
     rows = "".join(f"<tr><td>{html.escape(run)}</td><td>{html.escape(str(f['cost_model']))}</td>"
                    f"<td>{len(f['points'])}</td><td><img src='{run}-front.png' width='420'></td></tr>"
                    for run, f in s["fronts"].items())
     section = (f"<h1>Flow</h1><p>Chosen design <b>{html.escape(s['chosen'])}</b> deployed to "
                f"<b>{html.escape(s['board'])}</b>{sim}. Accuracy on the full {html.escape(acc['dataset'])} test set "
                f"({acc['samples']} samples) computed from the board's outputs: <b>{acc['accuracy']:.4f}</b>.</p>"
-               f"<p>Push and smoke test: <code>{html.escape(json.dumps(s['push'])[:600])}</code></p>"
+               f"<h2>Push and smoke test</h2><table border='1' cellpadding='4'><tr><th>board</th><th>result</th>"
+               f"<th>release</th><th>smoke test (golden vectors)</th></tr>{push}</table>"
                f"<h2>Pareto fronts: default vs refined cost model</h2><table border='1' cellpadding='4'>"
                f"<tr><th>search</th><th>cost model</th><th>points</th><th>front</th></tr>{rows}</table>")
     text = index.read_text()
     index.write_text(text.replace("<body>", "<body>" + section, 1) if "<body>" in text else section + text)
+
+
+def _smoke_text(smoke: Optional[Dict[str, Any]]) -> str:
+    if not smoke:
+        return "-"
+    verdict = "pass" if smoke.get("ok") and not smoke.get("mismatches") else "FAIL"
+    sim = ", simulated board" if smoke.get("simulated") else ""
+    return f"{verdict}: {smoke.get('outputs')} outputs of {smoke.get('samples')} samples, {smoke.get('mismatches')} mismatches{sim}"
 
 
 def _q(arg: str) -> str:
