@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Sequence
 
 from sustainml.host.progress import table
 
-from .fleet import Outcome
+from .fleet import Outcome, for_each, session
 from .inventory import ENV_VAR, BoardEntry, Inventory, load_inventory
 
 
@@ -38,6 +38,17 @@ def selected(args: argparse.Namespace, inv: Inventory) -> List[BoardEntry]:
     names = [args.board] if isinstance(args.board, str) else args.board
     everything = getattr(args, "all", False) or (not names and args.all_by_default)
     return inv.select(names, everything)
+
+
+def board_infos(args: argparse.Namespace) -> List[Outcome]:
+    """The agent's ``info`` of every selected board, concurrently (``boards`` and ``status``)."""
+    inv = inventory(args)
+
+    def probe(board: BoardEntry) -> Dict[str, Any]:
+        with session(board, inv.known_hosts, args.accept_new_host_key) as remote:
+            return remote.info()
+
+    return for_each(selected(args, inv), probe)
 
 
 def report(args: argparse.Namespace, title: str, columns: Sequence[str], outcomes: Sequence[Outcome],

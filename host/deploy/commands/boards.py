@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict, Sequence
 
-from ..fleet import Outcome, for_each, session
+from ..fleet import Outcome
 from ..inventory import BoardEntry
-from ..options import add_common, inventory, report, selected
+from ..options import add_common, board_infos, report
 from ..push import reported_part
 
 COLUMNS = ("address", "board / part", "PYNQ", "Python", "free disk", "active overlay")
@@ -40,10 +40,4 @@ def row(o: Outcome) -> Sequence[object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    inv = inventory(args)
-
-    def probe(board: BoardEntry) -> Dict[str, Any]:
-        with session(board, inv.known_hosts, args.accept_new_host_key) as remote:
-            return remote.info()
-
-    return report(args, "boards", COLUMNS, for_each(selected(args, inv), probe), row)
+    return report(args, "boards", COLUMNS, board_infos(args), row)

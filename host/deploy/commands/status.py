@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, Sequence
+from typing import Any, Sequence
 
-from ..fleet import Outcome, for_each, session
-from ..inventory import BoardEntry
-from ..options import add_common, inventory, report, selected
+from ..fleet import Outcome
+from ..options import add_common, board_infos, report
 
 COLUMNS = ("active overlay", "pushed", "runtime", "previous", "staging", "results")
 
@@ -29,10 +28,4 @@ def row(o: Outcome) -> Sequence[object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    inv = inventory(args)
-
-    def one(board: BoardEntry) -> Dict[str, Any]:
-        with session(board, inv.known_hosts, args.accept_new_host_key) as remote:
-            return remote.info()
-
-    return report(args, "status", COLUMNS, for_each(selected(args, inv), one), row)
+    return report(args, "status", COLUMNS, board_infos(args), row)
