@@ -13,7 +13,8 @@ starts::
     {"key": ..., "ok": false, "kind": ..., "error": "..."}
     {"done": N}                                      last, when every unit was attempted
 
-A unit times ``calls`` calls with nothing else running (:func:`sustainml.board.bench.benchmark`)
+A unit times ``calls`` calls with nothing else running (:func:`sustainml.board.bench.benchmark`;
+simulated boards on one machine take turns, :mod:`sustainml.board.sim.turns`)
 and, with ``power``, repeats them under a :class:`~sustainml.board.power.PowerMonitor`: the
 recorder's sampling thread perturbs the timing, so latency never comes from the power run.
 ``--sim-meter`` adds the simulated external meter on a simulated board that has no rails.
@@ -72,6 +73,18 @@ def _check_unit(u: Any, i: int) -> Dict[str, Any]:
     return out
 
 
+def _turn() -> Any:
+    """A simulated board's session holds this machine's measuring turn (:mod:`.sim.turns`): loading
+    an overlay is heavy Python, and it must not run beside another simulated board's timing."""
+    from .sim import ENV
+
+    if not os.environ.get(ENV):
+        return contextlib.nullcontext()
+    from .sim.turns import cpu_turn
+
+    return cpu_turn()
+
+
 def run_unit(dnnu: Any, unit: Dict[str, Any], meters: Sequence[Any] = ()) -> Dict[str, Any]:
     """One unit: an undisturbed timing run, then (with ``power``) a run under the power recorder."""
     from .power import PowerMonitor
@@ -103,7 +116,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--sim-meter", action="store_true", help="simulated board: add the simulated external meter")
     args = ap.parse_args(argv)
     out = sys.stdout
-    with contextlib.redirect_stdout(sys.stderr):  # library chatter must not corrupt the JSON lines
+    with contextlib.redirect_stdout(sys.stderr), _turn():  # library chatter must not corrupt the JSON lines
         try:
             plan = json.loads(args.plan)
             if not isinstance(plan, list):

@@ -68,9 +68,11 @@ STAGE_KINDS = ("conv1d", "dwconv1d", "pwconv1d", "dense", "maxpool1d", "avgpool1
 #: (one sample's latency, not the interval). ``work`` is the stage's operand passes per sample:
 #: its folded MAC iterations, for pooling its input values per lane (:func:`stage_work`).
 #: ``serial`` moves one sample's latency from the overlapped dataflow pipeline (0) towards
-#: the stages running one after another (1).
+#: the stages running one after another (1). ``hw_fixed_s`` is the part of ``c_fixed_s`` spent
+#: between ap_start and ap_done (DMA setup); the rest of it is the driver's, on the PS.
 LATENCY_REFINEMENT: Dict[str, float] = {**{f"ii_{k}": 1.0 for k in STAGE_KINDS}, "loop_scale": 1.0,
-                                        "stage_cycles": 0.0, "stage_depth": 0.0, "serial": 0.0}
+                                        "stage_cycles": 0.0, "stage_depth": 0.0, "serial": 0.0,
+                                        "hw_fixed_s": 0.0}
 #: Activity-based dynamic power terms of the measured form (default 0: absent from prior files):
 #: ``(f/100MHz) * (dyn_base_w + dyn_stage_w * stages + dyn_mac_bit2_w * sum(mults * w_bits * in_bits))``
 #: on top of the per-resource terms (clock tree and AXI while running, per-stage control and

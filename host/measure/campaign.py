@@ -402,7 +402,7 @@ def plan_campaign(c: Campaign, boards: Sequence[Any], db: MeasurementDB, resume:
         bp = BoardPlan(b)
         for bundle in overlays_for(c, b, log):
             digest = manifest_digest(str(bundle))
-            units = [Unit(digest, batch, r) for batch in c.batches for r in range(c.repetitions)]
+            units = [Unit(digest, batch, r) for r in range(c.repetitions) for batch in c.batches]  # repetitions apart in time
             missing = [u for u in units if u.key not in have]
             bp.done += len(units) - len(missing)
             if missing:

@@ -3,21 +3,29 @@
 What is measured, per design (one bundle on one board, from the database):
 
 * latency of one call at each batch size: the ``stat`` (default ``min``) of the end-to-end
-  times, over repetitions. The minimum is the deterministic part: OS preemption on the PS only
-  ever adds time, so it is the statistic a cost model can predict; ``p50`` is the other choice;
+  times and of the driver's overhead (end-to-end minus hardware time), over repetitions. The
+  minimum is the deterministic part: OS preemption on the PS only ever adds time, so it is the
+  statistic a cost model can predict; ``p50`` is the other choice;
+* the hardware time of a call (ap_start -> ap_done): always the median. The driver reads the
+  clock just after the ap_start write, so a preemption there shortens that call's reading: the
+  minimum would pick exactly those calls;
 * dynamic PL power while the DNNU computes: the board's dynamic energy per inference
   ((busy - idle) x time / inferences, from rails or a meter) times the batch over the hardware
-  time of a call (end-to-end minus driver overhead, minima of the undisturbed timing run);
+  time of a call;
 * idle power: the whole board, and split into PL and PS rails where rails are named (a rail
   whose name contains ``PS`` is the processing system's).
 
 What is fitted (the cost model in :mod:`sustainml.nas.costmodel`):
 
-* latency: ``c_fixed_s`` (driver and DMA setup per call), ``c_byte_s`` (per byte moved), the
-  per-kind cycles per fold-loop trip ``ii_<kind>``, ``loop_scale``, ``stage_cycles`` and
-  ``serial`` (:data:`~sustainml.nas.costmodel.LATENCY_REFINEMENT`), by
-  ``scipy.optimize.least_squares`` on relative errors with the robust ``soft_l1`` loss (an
-  outlier unit costs linearly, not quadratically) and a weak pull towards the prior for
+* the driver, on its overhead: ``c_fixed_s - hw_fixed_s`` per call and ``c_byte_s`` per byte
+  moved. Driver time is software on a shared CPU (the noisiest part of a measurement), so it is
+  fitted apart from the cycle model and cannot bend it;
+* the hardware, on its time: ``hw_fixed_s`` (DMA setup), the per-kind cycles per fold-loop trip
+  ``ii_<kind>``, ``loop_scale``, ``stage_cycles``, ``stage_depth`` and ``serial``
+  (:data:`~sustainml.nas.costmodel.LATENCY_REFINEMENT`);
+
+  both by ``scipy.optimize.least_squares`` on relative errors with the robust ``soft_l1`` loss
+  (an outlier unit costs linearly, not quadratically) and a weak pull towards the prior for
   coefficients the designs do not exercise;
 * power: ``dsp_w, lut_w, ff_w, bram_w`` on the dynamic power (non-negative, same loss);
   ``static_w`` from the PL idle power (rails) or the whole board's idle power minus the
@@ -34,7 +42,7 @@ import datetime as _dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -50,8 +58,9 @@ from .db import Design, Measurement, MeasurementDB, rows_by_design
 STATS = ("min", "p50", "mean")
 _STAGE_FIELDS = {f.name for f in dataclasses.fields(Stage)}
 #: latency parameters besides the per-kind ``ii_<kind>``: (name, lower, upper, scale)
-_LAT_PARAMS = (("c_fixed_s", 0.0, 1.0, 1e-5), ("c_byte_s", 0.0, 1e-5, 1e-9), ("loop_scale", 0.0, 10.0, 0.5),
-               ("stage_cycles", 0.0, 1e4, 10.0), ("stage_depth", 0.0, 1e4, 10.0), ("serial", 0.0, 1.0, 0.3))
+_DRIVER_PARAMS = (("driver_s", 0.0, 1.0, 1e-5), ("c_byte_s", 0.0, 1e-5, 1e-9))
+_HW_PARAMS = (("hw_fixed_s", 0.0, 1e-2, 1e-6), ("loop_scale", 0.0, 10.0, 0.5), ("stage_cycles", 0.0, 1e4, 10.0),
+              ("stage_depth", 0.0, 1e4, 10.0), ("serial", 0.0, 1.0, 0.3))
 _II_BOUNDS = (0.1, 10.0)
 #: dynamic power coefficients fitted (per resource, then activity-based: nas/costmodel.py)
 DYNAMIC_TERMS = ("dsp_w", "lut_w", "ff_w", "bram_w") + tuple(POWER_REFINEMENT)
@@ -73,7 +82,8 @@ class Observation:
     stages: List[Stage]
     clock_mhz: float
     latency_s: Dict[int, float]  # batch -> call latency (the chosen statistic)
-    hw_s: Dict[int, float]  # batch -> hardware time of a call
+    hw_s: Dict[int, float]  # batch -> hardware time of a call (ap_start -> ap_done)
+    overhead_s: Dict[int, float]  # batch -> the driver's time beyond the hardware's
     dynamic_w: Optional[float] = None
     idle_w: Optional[float] = None  # whole board (rails summed, or the meter)
     pl_idle_w: Optional[float] = None  # PL rails, when the rails are named
@@ -130,14 +140,17 @@ def observe(design: Design, rows: Sequence[Measurement], stat: str = "min") -> O
     stages = [Stage(**{k: v for k, v in s.items() if k in _STAGE_FIELDS}) for s in design.stages]
     if not stages:
         raise RefineError(f"design {design.name} ({design.bundle_hash[:12]}): its manifest has no stages")
-    lat: Dict[int, List[float]] = {}
-    hw: Dict[int, List[float]] = {}
-    for m in rows:
-        lat.setdefault(m.batch, []).append(m.latency_us[stat] * 1e-6)
-        hw.setdefault(m.batch, []).append((m.latency_us["min"] - m.overhead_us["min"]) * 1e-6)
     pick = min if stat == "min" else (lambda v: float(np.median(v)))
+    def per_batch(field: str, stat: str, pick: Callable[[List[float]], float]) -> Dict[int, float]:
+        values: Dict[int, List[float]] = {}
+        for m in rows:
+            values.setdefault(m.batch, []).append(getattr(m, field)[stat] * 1e-6)
+        return {b: pick(v) for b, v in values.items()}
+
+    median = lambda v: float(np.median(v))  # noqa: E731
     obs = Observation(design, stages, float(np.median([m.clock_mhz for m in rows])),
-                      {b: pick(v) for b, v in lat.items()}, {b: min(v) for b, v in hw.items()})
+                      per_batch("latency_us", stat, pick), per_batch("hw_us", "p50", median),
+                      per_batch("overhead_us", stat, pick))
     dyn, idle, pl, ps = [], [], [], []
     for m in rows:
         if m.energy_j is None or m.idle_w is None:
@@ -191,7 +204,9 @@ def load_observations(db: MeasurementDB, board: str, stat: str = "min") -> Tuple
 # ---------------------------------------------------------------------------------- predictions
 @dataclass
 class Prediction:
-    latency_s: Dict[int, float]
+    latency_s: Dict[int, float]  # batch -> hw_s + overhead_s
+    hw_s: Dict[int, float]
+    overhead_s: Dict[int, float]
     per_inference_s: float
     dynamic_w: float
     board_power_w: float  # static + ps + dynamic
@@ -203,11 +218,13 @@ def predict(obs: Observation, board: Board, coeffs: Coefficients) -> Prediction:
     lat = coeffs.table("latency")
     f = obs.clock_mhz * 1e6
     bytes1 = est.dma_bytes
-    latency = {b: est.latency_s + lat["c_byte_s"] * bytes1 * (b - 1) + lat["c_cycle"] * (b - 1) * est.interval / f
-               for b in obs.batches}
+    hw0 = lat.get("hw_fixed_s", 0.0)
+    hw = {b: hw0 + lat["c_cycle"] * (est.latency_cycles + (b - 1) * est.interval) / f for b in obs.batches}
+    driver = {b: lat["c_fixed_s"] - hw0 + lat["c_byte_s"] * bytes1 * b for b in obs.batches}
     per_inf = lat["c_byte_s"] * bytes1 + lat["c_cycle"] * est.interval / f
     p_board = est.power["pl"] + coeffs.ps_w
-    return Prediction(latency, per_inf, est.power["dynamic"], p_board, p_board * per_inf)
+    return Prediction({b: hw[b] + driver[b] for b in obs.batches}, hw, driver, per_inf, est.power["dynamic"], p_board,
+                      p_board * per_inf)
 
 
 def _dyn_features(obs: Observation, board: Board, coeffs: Coefficients) -> np.ndarray:
@@ -227,37 +244,64 @@ def _robust(fun: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, lo: np.ndar
     return res.x
 
 
-def fit_latency(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
-    """Latency coefficients (see module docstring); kinds no design has keep the prior's ``ii``."""
-    kinds = sorted({s.kind for o in obs for s in o.stages})
-    names = [p[0] for p in _LAT_PARAMS] + [f"ii_{k}" for k in kinds]
-    lo = np.array([p[1] for p in _LAT_PARAMS] + [_II_BOUNDS[0]] * len(kinds))
-    hi = np.array([p[2] for p in _LAT_PARAMS] + [_II_BOUNDS[1]] * len(kinds))
-    scale = np.array([p[3] for p in _LAT_PARAMS] + [0.2] * len(kinds))
-    base = {**LATENCY_REFINEMENT, **prior.table("latency")}
+def _fit(params: Sequence[Tuple[str, float, float, float]], base: Mapping[str, float],
+         errors: Callable[[Dict[str, float]], List[float]]) -> Dict[str, float]:
+    """Robust fit of ``params`` (name, lower, upper, scale) from ``base`` to relative ``errors``,
+    pulled weakly towards ``base``."""
+    names = [p[0] for p in params]
+    lo, hi, scale = (np.array([p[i] for p in params]) for i in (1, 2, 3))
     x_prior = np.array([base[n] for n in names])
-    points = [(o, b, y) for o in obs for b, y in o.latency_s.items()]
     w_prior = PRIOR_PULL / math.sqrt(len(names))
 
-    def coeffs_of(x: np.ndarray) -> Coefficients:
-        return prior.replace("latency", dict(zip(names, x)))
-
     def residuals(x: np.ndarray) -> np.ndarray:
-        c = coeffs_of(x)
-        preds = {id(o): predict(o, board, c).latency_s for o in obs}
-        r = [(preds[id(o)][b] - y) / y for o, b, y in points]
-        return np.concatenate([r, w_prior * (x - x_prior) / scale])
+        return np.concatenate([errors(dict(zip(names, x))), w_prior * (x - x_prior) / scale])
 
-    best, best_cost = x_prior, math.inf
+    return dict(zip(names, _robust(residuals, x_prior, lo, hi, scale, F_SCALE)))
+
+
+def fit_driver(obs: Sequence[Observation], board: Board, prior: Coefficients,
+               base: Mapping[str, float]) -> Dict[str, float]:
+    """``driver_s`` (``c_fixed_s - hw_fixed_s``) and ``c_byte_s`` from the driver's overheads."""
+    points = [(o.estimate(board, prior).dma_bytes * b, y)
+              for o in obs for b, y in o.overhead_s.items() if y > 0]
+    if not points:
+        return {n: base[n] for n, *_ in _DRIVER_PARAMS}
+    x = np.array([p[0] for p in points], float)
+    y = np.array([p[1] for p in points], float)
+    return _fit(_DRIVER_PARAMS, base, lambda c: list((c["driver_s"] + c["c_byte_s"] * x - y) / y))
+
+
+def fit_hardware(obs: Sequence[Observation], board: Board, prior: Coefficients,
+                 base: Mapping[str, float]) -> Dict[str, float]:
+    """``hw_fixed_s`` and the cycle model's coefficients from the hardware times; kinds no design
+    has keep the prior's ``ii``."""
+    kinds = sorted({s.kind for o in obs for s in o.stages})
+    params = _HW_PARAMS + tuple((f"ii_{k}", *_II_BOUNDS, 0.2) for k in kinds)
+    points = [(o, b, y) for o in obs for b, y in o.hw_s.items() if y > 0]
+
+    def errors(c: Dict[str, float]) -> List[float]:
+        coeffs = prior.replace("latency", {**base, **c})
+        preds = {id(o): predict(o, board, coeffs).hw_s for o in obs}
+        return [(preds[id(o)][b] - y) / y for o, b, y in points]
+
+    best, best_cost = dict(base), math.inf
     for serial in (0.0, 1.0):  # the overlap term is piecewise: start from both ends
-        x0 = x_prior.copy()
-        x0[names.index("serial")] = serial
-        x = _robust(residuals, x0, lo, hi, scale, F_SCALE)
-        r = residuals(x)[:len(points)] / F_SCALE
+        c = _fit(params, {**base, "serial": serial}, errors)
+        r = np.array(errors(c)) / F_SCALE
         cost = float(np.sum(np.sqrt(1.0 + r * r) - 1.0))  # the soft_l1 loss being minimized
         if cost < best_cost:
-            best, best_cost = x, cost
-    return coeffs_of(best)
+            best, best_cost = c, cost
+    return best
+
+
+def fit_latency(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
+    """Latency coefficients: the driver and the hardware fitted apart (see module docstring)."""
+    base = {**LATENCY_REFINEMENT, **prior.table("latency")}
+    driver = fit_driver(obs, board, prior, {"driver_s": base["c_fixed_s"] - base["hw_fixed_s"],
+                                            "c_byte_s": base["c_byte_s"]})
+    hw = fit_hardware(obs, board, prior, base)
+    return prior.replace("latency", {**base, **hw, "c_byte_s": driver["c_byte_s"],
+                                     "c_fixed_s": driver["driver_s"] + hw["hw_fixed_s"]})
 
 
 def fit_power(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
@@ -291,7 +335,7 @@ def fit(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coeffi
 
 
 # ---------------------------------------------------------------------------------- errors
-METRICS = ("latency", "dynamic power", "board power", "energy")
+METRICS = ("latency", "hardware time", "dynamic power", "board power", "energy")
 
 
 def metric_pairs(obs: Sequence[Observation], preds: Sequence[Prediction], metric: str) -> List[Tuple[float, float]]:
@@ -299,6 +343,8 @@ def metric_pairs(obs: Sequence[Observation], preds: Sequence[Prediction], metric
     for o, p in zip(obs, preds):
         if metric == "latency":
             out += [(p.latency_s[b], o.latency_s[b]) for b in o.batches]
+        elif metric == "hardware time":
+            out += [(p.hw_s[b], o.hw_s[b]) for b in o.batches if o.hw_s.get(b)]
         elif metric == "dynamic power" and o.dynamic_w:
             out.append((p.dynamic_w, o.dynamic_w))
         elif metric == "board power" and o.board_power_w:
