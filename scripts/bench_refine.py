@@ -10,7 +10,7 @@ is measured on those simulated boards through pynq and the board runtime: simula
    simulated PYNQ-Z2 (no rails: simulated external meter) and ZCU104 (PMBus rails), both boards
    in parallel, batches 1 and 8, two repetitions.
 2. ``refine`` per board: prediction error of the prior and of the refined model on held-out
-   designs (4-fold by design): latency per call, dynamic PL power, board power, energy.
+   designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy.
 3. NAS with the prior vs the refined PYNQ-Z2 model: two ``sustainml search`` runs (same seed,
    budget, accuracy constraint; cost-model-driven ``energy`` parallelization). Each run's pick is
    its lowest-predicted-energy Pareto point that meets the accuracy constraint, generated with the

@@ -212,7 +212,8 @@ def test_refined_folding_picks_lower_measured_energy(refined, tmp_path):
         for tag, coeffs in (("prior", r.prior), ("refined", r.refined)):
             chosen = fold(stages, Z2, "energy", coeffs=coeffs).stages
             picks.append((i, tag, bundle_for(tmp_path / "b", f"nas{i}_{tag}", "pynq-z2", Z2.part, chosen)))
-    camp = write_campaign(tmp_path / "nas.yaml", overlays=sorted({str(p) for _, _, p in picks}))
+    camp = write_campaign(tmp_path / "nas.yaml", overlays=sorted({str(p) for _, _, p in picks}), calls=50,
+                          repetitions=2, warmup=5)
     assert deploy_main(["measure", str(camp)]) == 0
     with MeasurementDB(tmp_path / "measurements.sqlite") as db:
         _, obs = load_observations(db, "sim:pynq-z2")
