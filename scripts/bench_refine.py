@@ -46,7 +46,7 @@ def log(msg: str) -> None:
 
 
 def campaign(path: Path, boards, overlays, **extra) -> Path:
-    doc = {"name": path.stem, "boards": list(boards), "overlays": overlays, "batches": [1, 8], "calls": 60,
+    doc = {"name": path.stem, "boards": list(boards), "overlays": overlays, "batches": [1, 8], "calls": 200,
            "repetitions": 2, "warmup": 5, "power": {"interval_s": 0.005, "idle_s": 0.15, "meter": "sim"}, **extra}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     t0 = time.time()

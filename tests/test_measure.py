@@ -50,14 +50,14 @@ def keys(db_path: Path):
 # ---------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def calibration_db(tmp_path_factory):
-    """One campaign over 12 designs on the simulated PYNQ-Z2 (meter) and 12 on the ZCU104 (rails),
-    two repetitions apart in time (a busy host slows a whole unit, which the minimum over its
-    calls cannot see)."""
+    """One campaign over 16 designs on the simulated PYNQ-Z2 (meter) and 16 on the ZCU104 (rails).
+    Units of 200 calls, two repetitions: a busy shared host can slow every call of a short unit,
+    which the minimum over its calls cannot see."""
     root = tmp_path_factory.mktemp("calibration")
-    z2 = timing_bundles(root / "bundles", "pynq-z2", Z2.part, 12, seed=11)
-    zcu = timing_bundles(root / "bundles", "zcu104", ZCU.part, 12, seed=12)
+    z2 = timing_bundles(root / "bundles", "pynq-z2", Z2.part, 16, seed=11)
+    zcu = timing_bundles(root / "bundles", "zcu104", ZCU.part, 16, seed=12)
     camp = write_campaign(root / "camp.yaml", boards=["sim:pynq-z2", "sim:zcu104"],
-                          overlays=[str(p) for p in z2 + zcu], calls=50, repetitions=2, warmup=5)
+                          overlays=[str(p) for p in z2 + zcu], calls=200, repetitions=2, warmup=5)
     assert deploy_main(["measure", str(camp)]) == 0
     return root / "measurements.sqlite"
 
@@ -99,7 +99,7 @@ def test_campaign_rows_carry_provenance(calibration_db):
     with MeasurementDB(calibration_db) as db:
         rows = db.measurements()
         designs = db.designs()
-    assert len(rows) == 2 * 12 * 2 * 2  # boards x overlays x batches x repetitions
+    assert len(rows) == 2 * 16 * 2 * 2  # boards x overlays x batches x repetitions
     assert {r.board for r in rows} == {"sim:pynq-z2", "sim:zcu104"}
     for r in rows:
         d = designs[r.bundle_hash]
@@ -232,7 +232,7 @@ def test_refine_cli_writes_where_the_search_looks(calibration_db, tmp_path, monk
     assert "latency" in out and "held-out" in out
     src = resolve("pynq-z2")
     assert src.kind == "refined" and src.path == tmp_path / "models" / "pynq-z2.yaml"
-    assert "refined from 12 designs measured on sim:pynq-z2" in src.coeffs.source
+    assert "refined from 16 designs measured on sim:pynq-z2" in src.coeffs.source
     assert src.coeffs.table("power")["static_w"] != load_coefficients("pynq-z2").table("power")["static_w"]
     assert sustainml_main(["refine", "--db", str(calibration_db), "--board", "kv260"]) == 2
     assert "no measurements for board 'kv260'" in capsys.readouterr().err

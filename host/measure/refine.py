@@ -274,24 +274,38 @@ def fit_driver(obs: Sequence[Observation], board: Board, prior: Coefficients,
 def fit_hardware(obs: Sequence[Observation], board: Board, prior: Coefficients,
                  base: Mapping[str, float]) -> Dict[str, float]:
     """``hw_fixed_s`` and the cycle model's coefficients from the hardware times; kinds no design
-    has keep the prior's ``ii``."""
+    has keep the prior's ``ii``.
+
+    The bottleneck (a max over stages) and ``serial`` make the loss multi-modal, and a kind that
+    is rarely the bottleneck is weakly pinned. So the fit continues from a simpler one: first every
+    kind shares one ``ii``, then each kind gets its own, from both ends of ``serial``; the lowest
+    loss wins."""
     kinds = sorted({s.kind for o in obs for s in o.stages})
-    params = _HW_PARAMS + tuple((f"ii_{k}", *_II_BOUNDS, 0.2) for k in kinds)
+    free = _HW_PARAMS + tuple((f"ii_{k}", *_II_BOUNDS, 0.2) for k in kinds)
+    tied = _HW_PARAMS + (("ii", *_II_BOUNDS, 0.2),)
     points = [(o, b, y) for o in obs for b, y in o.hw_s.items() if y > 0]
 
+    def untie(c: Dict[str, float]) -> Dict[str, float]:
+        if "ii" not in c:
+            return c
+        c = dict(c)
+        ii = c.pop("ii")
+        return {**c, **{f"ii_{k}": ii for k in kinds}}
+
     def errors(c: Dict[str, float]) -> List[float]:
-        coeffs = prior.replace("latency", {**base, **c})
+        coeffs = prior.replace("latency", {**base, **untie(c)})
         preds = {id(o): predict(o, board, coeffs).hw_s for o in obs}
         return [(preds[id(o)][b] - y) / y for o, b, y in points]
 
-    best, best_cost = dict(base), math.inf
-    for serial in (0.0, 1.0):  # the overlap term is piecewise: start from both ends
-        c = _fit(params, {**base, "serial": serial}, errors)
+    def loss(c: Dict[str, float]) -> float:  # the soft_l1 loss being minimized
         r = np.array(errors(c)) / F_SCALE
-        cost = float(np.sum(np.sqrt(1.0 + r * r) - 1.0))  # the soft_l1 loss being minimized
-        if cost < best_cost:
-            best, best_cost = c, cost
-    return best
+        return float(np.sum(np.sqrt(1.0 + r * r) - 1.0))
+
+    fits = []
+    for serial in (0.0, 1.0):
+        shared = _fit(tied, {**base, "serial": serial, "ii": 1.0}, errors)
+        fits.append(_fit(free, {**base, **untie(shared)}, errors))
+    return min(fits, key=loss)
 
 
 def fit_latency(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
