@@ -278,8 +278,9 @@ def fit_hardware(obs: Sequence[Observation], board: Board, prior: Coefficients,
 
     The bottleneck (a max over stages) and ``serial`` make the loss multi-modal, and a kind that
     is rarely the bottleneck is weakly pinned. So the fit continues from a simpler one: first every
-    kind shares one ``ii``, then each kind gets its own, from both ends of ``serial``; the lowest
-    loss wins."""
+    kind shares one ``ii``, then each kind gets its own (pulled weakly towards the shared fit,
+    so a kind the designs barely exercise stays near the others), from both ends of ``serial``;
+    the lowest loss wins."""
     kinds = sorted({s.kind for o in obs for s in o.stages})
     free = _HW_PARAMS + tuple((f"ii_{k}", *_II_BOUNDS, 0.2) for k in kinds)
     tied = _HW_PARAMS + (("ii", *_II_BOUNDS, 0.2),)
