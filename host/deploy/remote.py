@@ -8,10 +8,11 @@ also works on a board with nothing installed.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Union
 
 import paramiko
 from fabric import Connection
@@ -100,21 +101,23 @@ class Remote:
 
     # ------------------------------------------------------------------ files
     def put(self, local: Union[str, Path], remote: PurePosixPath) -> None:
-        try:
+        with self._transfer(f"uploading {Path(local).name}", f"uploading {local} to {remote}"):
             self.conn.put(str(local), remote=str(remote))
-        except _LINK_ERRORS as exc:
-            if not self.conn.is_connected:
-                raise lost(self.board, f"uploading {Path(local).name}", exc) from None
-            raise RemoteCommandFailed(f"{self.board}: uploading {local} to {remote} failed: {exc}") from None
 
     def get(self, remote: PurePosixPath, local: Union[str, Path]) -> Path:
-        try:
+        with self._transfer(f"downloading {remote}", f"downloading {remote}"):
             self.conn.get(str(remote), local=str(local))
+        return Path(local)
+
+    @contextlib.contextmanager
+    def _transfer(self, doing: str, what: str) -> Iterator[None]:
+        """SFTP errors as one-line deploy errors: a lost link, or ``what`` failed on a live one."""
+        try:
+            yield
         except _LINK_ERRORS as exc:
             if not self.conn.is_connected:
-                raise lost(self.board, f"downloading {remote}", exc) from None
-            raise RemoteCommandFailed(f"{self.board}: downloading {remote} failed: {exc}") from None
-        return Path(local)
+                raise lost(self.board, doing, exc) from None
+            raise RemoteCommandFailed(f"{self.board}: {what} failed: {exc}") from None
 
 
 def _last_line(text: str) -> str:

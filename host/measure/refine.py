@@ -133,6 +133,19 @@ def _is_ps_rail(name: str) -> bool:
     return "PS" in name.upper()
 
 
+def _median(values: Sequence[float]) -> float:
+    return float(np.median(values))
+
+
+def _per_batch(rows: Sequence[Measurement], timing: str, stat: str,
+               pick: Callable[[List[float]], float]) -> Dict[int, float]:
+    """batch -> ``pick`` over the rows (repetitions) of each row's ``timing[stat]``, in seconds."""
+    values: Dict[int, List[float]] = {}
+    for m in rows:
+        values.setdefault(m.batch, []).append(getattr(m, timing)[stat] * 1e-6)
+    return {b: pick(v) for b, v in values.items()}
+
+
 def observe(design: Design, rows: Sequence[Measurement], stat: str = "min") -> Observation:
     """Summarize a design's rows (see the module docstring)."""
     if stat not in STATS:
@@ -140,17 +153,10 @@ def observe(design: Design, rows: Sequence[Measurement], stat: str = "min") -> O
     stages = [Stage(**{k: v for k, v in s.items() if k in _STAGE_FIELDS}) for s in design.stages]
     if not stages:
         raise RefineError(f"design {design.name} ({design.bundle_hash[:12]}): its manifest has no stages")
-    pick = min if stat == "min" else (lambda v: float(np.median(v)))
-    def per_batch(field: str, stat: str, pick: Callable[[List[float]], float]) -> Dict[int, float]:
-        values: Dict[int, List[float]] = {}
-        for m in rows:
-            values.setdefault(m.batch, []).append(getattr(m, field)[stat] * 1e-6)
-        return {b: pick(v) for b, v in values.items()}
-
-    median = lambda v: float(np.median(v))  # noqa: E731
-    obs = Observation(design, stages, float(np.median([m.clock_mhz for m in rows])),
-                      per_batch("latency_us", stat, pick), per_batch("hw_us", "p50", median),
-                      per_batch("overhead_us", stat, pick))
+    pick = min if stat == "min" else _median
+    obs = Observation(design, stages, _median([m.clock_mhz for m in rows]),
+                      _per_batch(rows, "latency_us", stat, pick), _per_batch(rows, "hw_us", "p50", _median),
+                      _per_batch(rows, "overhead_us", stat, pick))
     dyn, idle, pl, ps = [], [], [], []
     for m in rows:
         if m.energy_j is None or m.idle_w is None:
@@ -165,10 +171,10 @@ def observe(design: Design, rows: Sequence[Measurement], stat: str = "min") -> O
             ps.append(sum(r["idle_w"] for n, r in rails.items() if _is_ps_rail(n)))
         obs.power_source = m.power_source
     if dyn:
-        obs.dynamic_w = float(np.median(dyn))
-        obs.idle_w = float(np.median(idle))
+        obs.dynamic_w = _median(dyn)
+        obs.idle_w = _median(idle)
     if pl:
-        obs.pl_idle_w, obs.ps_idle_w = float(np.median(pl)), float(np.median(ps))
+        obs.pl_idle_w, obs.ps_idle_w = _median(pl), _median(ps)
     return obs
 
 
