@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--executor", choices=("process", "ray"), default="process",
                    help="where trainings run: local process pool (default) or a Ray cluster")
     p.add_argument("--address", default=None, help="Ray cluster address HOST:PORT, or 'local' (default)")
+    p.add_argument("--ray-token-file", type=Path, default=None,
+                   help="the Ray cluster's auth token (default: $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)")
     p.add_argument("--workers", type=int, default=None, help="parallel trainings (default: CPU count)")
     p.add_argument("--cost-model", type=Path, default=None,
                    help="cost-model coefficient file (default: the board's refined file if one exists, else the prior)")
@@ -86,9 +88,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--workers {args.workers} must be >= 1")
     if args.executor != "ray" and args.address:
         raise UserError("--address needs --executor ray")
+    if args.executor != "ray" and args.ray_token_file:
+        raise UserError("--ray-token-file needs --executor ray")
     with make_progress() as progress:
         result = run_search(req, args.out, resume=args.resume, executor=args.executor, address=args.address,
                             workers=args.workers, cost_model=args.cost_model, strategy=args.strategy,
+                            ray_token_file=args.ray_token_file,
                             observer=_Display(progress, req.budget.evaluations))
     if not result.front:
         console.print(f"no trained candidate met the constraints (min_accuracy {req.min_accuracy}); "

@@ -50,11 +50,13 @@ STRATEGIES = ("lemonade", "random", "nsga2")
 
 def run_search(req: Requirements, run_dir: Union[str, Path], *, resume: bool = False, executor: Any = "process",
                address: Optional[str] = None, workers: Optional[int] = None, cost_model: Union[str, Path, None] = None,
-               observer: Optional[Observer] = None, strategy: str = "lemonade", export: bool = True) -> SearchResult:
+               observer: Optional[Observer] = None, strategy: str = "lemonade", export: bool = True,
+               ray_token_file: Optional[Path] = None) -> SearchResult:
     """Run (or resume) a search into ``run_dir`` and export its Pareto set.
 
     ``executor``: ``"process"``, ``"ray"`` (with ``address``) or an executor object from
-    :func:`.evaluate.make_executor` that the caller owns (reused across searches).
+    :func:`.evaluate.make_executor` that the caller owns (reused across searches);
+    ``ray_token_file``: the cluster's token for ``executor="ray"`` (default: found as Ray's CLI does).
     """
     from .export import export_front, markdown
 
@@ -62,7 +64,7 @@ def run_search(req: Requirements, run_dir: Union[str, Path], *, resume: bool = F
     costing = Costing(source, req.parallelization)
     n = workers or max(1, os.cpu_count() or 1)
     owned = isinstance(executor, str)
-    ex = make_executor(executor, n, address) if owned else executor
+    ex = make_executor(executor, n, address, ray_token_file) if owned else executor
     try:
         runner = Runner(req, Path(run_dir), ex, costing, resume=resume, observer=observer, strategy=strategy)
         if observer:

@@ -7,7 +7,8 @@ the driver: the same job runs in a local process pool or on a remote Ray node.
 
 Executors: :class:`ProcessExecutor` (``concurrent.futures.ProcessPoolExecutor``, spawn context,
 one torch thread per worker) and :class:`RayExecutor` (``ray.remote`` tasks; ``address`` of a
-running cluster, or ``local`` to start one on this machine). Both hand back
+running cluster, connected through :mod:`.ray_cluster` (token authentication, the address used
+as given), or ``local`` to start one on this machine). Both hand back
 ``concurrent.futures.Future`` objects.
 """
 from __future__ import annotations
@@ -129,26 +130,33 @@ class ProcessExecutor:
 
 
 class RayExecutor:
-    """Ray tasks on a cluster (``address``) or on a local instance (``local``/None)."""
+    """Ray tasks on a running cluster (``address`` HOST:PORT, see :mod:`.ray_cluster`) or on a
+    local instance (``local``/None). A task whose node dies is retried on another node (Ray's
+    ``max_retries`` covers system failures only; a training that raises is not retried)."""
 
     name = "ray"
+    MAX_RETRIES = 3
 
-    def __init__(self, workers: int, address: Optional[str] = None):
+    def __init__(self, workers: int, address: Optional[str] = None, token_file: Optional[Path] = None):
         try:
             import ray
         except ImportError:
             raise ExecutorError("--executor ray needs Ray (pip install 'sustainml[distributed]')") from None
+        from .ray_cluster import RayClusterError, connect
+
         self.ray = ray
         self.address = address or "local"
-        try:
-            if self.address == "local":
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-            else:
-                ray.init(address=self.address, log_to_driver=False, logging_level="ERROR")
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ExecutorError(f"--address {self.address}: cannot connect to a Ray cluster ({exc})") from None
+        if self.address == "local":
+            if token_file is not None:
+                raise ExecutorError("--ray-token-file needs --address HOST:PORT of a running cluster")
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        else:
+            try:
+                connect(self.address, token_file)
+            except RayClusterError as exc:
+                raise ExecutorError(str(exc)) from None
         self.workers = workers
-        self.task = ray.remote(num_cpus=1, max_retries=0)(run_job)
+        self.task = ray.remote(num_cpus=1, max_retries=self.MAX_RETRIES)(run_job_on_ray_node)
 
     def submit(self, job: TrainJob) -> "Future[Dict[str, Any]]":
         return self.task.remote(job).future()
@@ -160,9 +168,18 @@ class RayExecutor:
         return f"Ray ({self.address}), {int(self.ray.cluster_resources().get('CPU', 0))} CPUs"
 
 
-def make_executor(kind: str, workers: int, address: Optional[str] = None) -> Any:
+def run_job_on_ray_node(job: TrainJob) -> Dict[str, Any]:
+    """:func:`run_job` in a Ray task; the result's metrics name the node that trained it."""
+    import ray
+
+    result = run_job(job)
+    result["metrics"]["node"] = ray.get_runtime_context().get_node_id()
+    return result
+
+
+def make_executor(kind: str, workers: int, address: Optional[str] = None, token_file: Optional[Path] = None) -> Any:
     if kind == "process":
         return ProcessExecutor(workers)
     if kind == "ray":
-        return RayExecutor(workers, address)
+        return RayExecutor(workers, address, token_file)
     raise ExecutorError(f"--executor {kind!r}: expected process or ray")
