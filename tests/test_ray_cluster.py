@@ -120,6 +120,10 @@ def cluster(tmp_path_factory):
         for proc in (worker, head):
             if proc is not None:
                 _kill(proc)
+        # `ray start` records its cluster for later ray.init() calls; forget ours
+        current = Path("/tmp/ray/ray_current_cluster")
+        if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
 
 
 def test_token_missing_or_wrong_is_one_line(tmp_path, cluster):

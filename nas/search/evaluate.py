@@ -149,7 +149,9 @@ class RayExecutor:
         if self.address == "local":
             if token_file is not None:
                 raise ExecutorError("--ray-token-file needs --address HOST:PORT of a running cluster")
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            # "local": always a new instance (without it, ray.init joins the last cluster `ray start` made here)
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR")
         else:
             try:
                 connect(self.address, token_file)
