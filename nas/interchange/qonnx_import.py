@@ -94,18 +94,20 @@ class _Reader:
         return np.asarray(scale, dtype=np.float64), int(np.asarray(bw).reshape(-1)[0]), bool(a.get("signed", 1))
 
     def quantized_const(self, name: str, where: str) -> Tuple[np.ndarray, np.ndarray, int]:
-        """A parameter tensor: (float values, scale, bits) from ``Quant(initializer)``."""
+        """A parameter ``Quant(constant)``: (its integers, per-element fracs broadcastable to them,
+        bits), the integers being what the Quant node computes: clip(round_half_even(v / scale))."""
         prod = self.m.find_producer(name)
-        if prod is not None and prod.op_type == "Quant":
-            vals = self.const(prod.input[0])
-            if vals is None:
-                raise ImportError_(f"{where}: the quantized parameter {prod.input[0]} is not a constant")
-            scale, bits, _ = self.quant_params(prod)
-            return np.asarray(vals, dtype=np.float64), scale, bits
-        vals = self.const(name)
+        if prod is None or prod.op_type != "Quant":
+            raise ImportError_(f"{where}: parameter {name} is not quantized (no Quant node)")
+        vals = self.const(prod.input[0])
         if vals is None:
-            raise ImportError_(f"{where}: parameter {name} is neither a constant nor a quantized constant")
-        raise ImportError_(f"{where}: parameter {name} is not quantized (no Quant node)")
+            raise ImportError_(f"{where}: the quantized parameter {prod.input[0]} is not a constant")
+        scale, bits, signed = self.quant_params(prod)
+        flat = scale.reshape(-1)
+        fracs = np.array([_pow2_frac(np.array(v), where) for v in flat]).reshape(scale.shape)
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        ints = np.clip(np.round(np.asarray(vals, dtype=np.float64) / scale), lo, hi).astype(np.int64)
+        return ints, fracs, bits
 
 
 def _integers(vals: np.ndarray, frac: int, bits: int, where: str, signed: bool = True) -> np.ndarray:
@@ -119,21 +121,19 @@ def _integers(vals: np.ndarray, frac: int, bits: int, where: str, signed: bool =
     return r.astype(np.int64)
 
 
-def _weights(rd: _Reader, name: str, where: str, out_axis: int) -> Tuple[np.ndarray, int, int]:
+def _weights(rd: _Reader, name: str, where: str) -> Tuple[np.ndarray, int, int]:
     """Integer weights, w_frac and bits; per-channel power-of-two scales folded when exact."""
-    vals, scale, bits = rd.quantized_const(name, where)
-    flat = scale.reshape(-1)
-    if flat.size == 1:
-        return _integers(vals, _pow2_frac(scale, where), bits, where), _pow2_frac(scale, where), bits
-    fracs = [_pow2_frac(np.array(s), where) for s in flat]
-    frac = max(fracs)
-    ints = _integers(vals, frac, 16, where)
+    ints, fracs, bits = rd.quantized_const(name, where)
+    frac = int(fracs.max())
+    if fracs.size == 1 or np.all(fracs == frac):
+        return ints, frac, bits
+    folded = ints * (np.int64(1) << (frac - fracs).astype(np.int64))
     qmax = (1 << (bits - 1)) - 1
-    if np.abs(ints).max(initial=0) > qmax:
-        raise ImportError_(f"{where}: per-channel scales (2**-{min(fracs)}..2**-{frac}) cannot be folded exactly into "
-                           f"one per-tensor scale at {bits} bits")
+    if np.abs(folded).max(initial=0) > qmax:
+        raise ImportError_(f"{where}: per-channel scales (2**-{int(fracs.min())}..2**-{frac}) cannot be folded exactly "
+                           f"into one per-tensor scale at {bits} bits")
     rd.notes.append(f"{where}: per-channel scales folded exactly into 2**-{frac}")
-    return ints, frac, bits
+    return folded, frac, bits
 
 
 def read(path: Union[str, Path]) -> Tuple[QuantizedModel, List[str]]:
@@ -148,16 +148,18 @@ def read(path: Union[str, Path]) -> Tuple[QuantizedModel, List[str]]:
     except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError and friends
         raise ImportError_(f"{path}: not an ONNX model ({type(exc).__name__})") from None
     props = {p.key: p.value for p in proto.metadata_props}
-    wrapper = ModelWrapper(proto)
-    if len(wrapper.graph.input) != 1 or len(wrapper.graph.output) != 1:
-        raise ImportError_(f"{path}: expected one input and one output, found {len(wrapper.graph.input)} and "
-                           f"{len(wrapper.graph.output)}")
-    dims = wrapper.graph.input[0].type.tensor_type.shape.dim
+    inits = {i.name for i in proto.graph.initializer}
+    for extra in [i for i in proto.graph.input if i.name in inits]:  # older exporters list weights as inputs
+        proto.graph.input.remove(extra)
+    if len(proto.graph.input) != 1 or len(proto.graph.output) != 1:
+        raise ImportError_(f"{path}: expected one input and one output, found {len(proto.graph.input)} and "
+                           f"{len(proto.graph.output)}")
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
     if len(dims) != 3:
-        raise ImportError_(f"{path}: input {wrapper.graph.input[0].name} must be (N, C, L), has {len(dims)} dimensions")
+        raise ImportError_(f"{path}: input {proto.graph.input[0].name} must be (N, C, L), has {len(dims)} dimensions")
     dims[0].dim_value = 1
-    wrapper.graph.output[0].type.tensor_type.shape.dim[0].dim_value = 1
-    wrapper = cleanup_model(wrapper)
+    proto.graph.output[0].type.tensor_type.shape.dim[0].dim_value = 1
+    wrapper = cleanup_model(ModelWrapper(proto))
     rd = _Reader(wrapper)
     channels, length = (int(d.dim_value) for d in wrapper.graph.input[0].type.tensor_type.shape.dim[1:])
     model = _walk(rd, wrapper, str(path), channels, length, wrapper.graph.name or path.stem, props)
@@ -246,7 +248,7 @@ def _compute(rd: _Reader, m: Any, node: Any, where: str, frac: int, layers: List
              params: List[Dict[str, Any]]) -> Tuple[str, int]:
     op, a = node.op_type, rd.attrs(node)
     if op == "Conv":
-        w_int, w_frac, w_bits = _weights(rd, node.input[1], where, 0)
+        w_int, w_frac, w_bits = _weights(rd, node.input[1], where)
         if w_int.ndim != 3:
             raise ImportError_(f"{where}: a {w_int.ndim - 2}D convolution (only 1D is built)")
         if any(d != 1 for d in a.get("dilations", [1])):
@@ -264,7 +266,7 @@ def _compute(rd: _Reader, m: Any, node: Any, where: str, frac: int, layers: List
             raise ImportError_(f"{where}: grouped convolution with group={group} (only depthwise: group = channels)")
         bias_name = node.input[2] if len(node.input) > 2 and node.input[2] else None
     else:
-        w_int, w_frac, w_bits = _weights(rd, node.input[1], where, 1)
+        w_int, w_frac, w_bits = _weights(rd, node.input[1], where)
         if op == "Gemm":
             if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
                 raise ImportError_(f"{where}: Gemm with transA/alpha/beta (not built)")
@@ -278,13 +280,15 @@ def _compute(rd: _Reader, m: Any, node: Any, where: str, frac: int, layers: List
     if bias_name is None and nxt is not None and nxt.op_type == "Add":
         bias_name = [i for i in nxt.input if i != t][0]
         t, nxt = nxt.output[0], rd.next(nxt.output[0])
-    b, acc_bits = None, 32
+    b, acc_bits = None, 32  # QONNX sums without bound; `sustainml generate` sizes the accumulators
     if bias_name is not None:
-        vals, bscale, acc_bits = rd.quantized_const(bias_name, where + " bias")
-        bfrac = _pow2_frac(bscale, where + " bias")
+        ints, bfracs, _ = rd.quantized_const(bias_name, where + " bias")  # its width bounds the bias only
+        if bfracs.size != 1:
+            raise ImportError_(f"{where}: per-channel bias scale (the accumulator has one scale)")
+        bfrac = int(bfracs.reshape(-1)[0])
         if bfrac > acc_frac:
             raise ImportError_(f"{where}: bias scale 2**-{bfrac} finer than the accumulator's 2**-{acc_frac}")
-        b = _integers(vals, acc_frac, 63, where + " bias")
+        b = ints.reshape(-1) << (acc_frac - bfrac)
     relu = False
     if nxt is not None and nxt.op_type == "Relu":
         relu, t, nxt = True, nxt.output[0], rd.next(nxt.output[0])
