@@ -136,11 +136,30 @@ def _weights(rd: _Reader, name: str, where: str) -> Tuple[np.ndarray, int, int]:
     return folded, frac, bits
 
 
+def _clean(model: Any) -> Any:
+    """qonnx's cleanup (shapes, constants folded except Quant nodes, transposes folded into
+    quantized initializers) without its renaming: messages name the nodes as the file does."""
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import GiveUniqueParameterTensors, RemoveStaticGraphInputs, \
+        RemoveUnusedTensors
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
+
+    for i, node in enumerate(model.graph.node):
+        if node.op_type in ("Quant", "Trunc", "BipolarQuant"):
+            node.domain = "qonnx.custom_op.general"
+        if not node.name:
+            node.name = f"{node.op_type}_{i}"
+    for t in (InferShapes(), GiveUniqueParameterTensors(), FoldConstants(exclude_op_types=["Quant", "BipolarQuant"]),
+              FoldTransposeIntoQuantInit(), RemoveUnusedTensors(), RemoveStaticGraphInputs()):
+        model = model.transform(t)
+    return model
+
+
 def read(path: Union[str, Path]) -> Tuple[QuantizedModel, List[str]]:
     """The QuantizedModel of a QONNX file and notes on what was interpreted."""
     import onnx
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
 
     path = Path(path)
     try:
@@ -159,7 +178,7 @@ def read(path: Union[str, Path]) -> Tuple[QuantizedModel, List[str]]:
         raise ImportError_(f"{path}: input {proto.graph.input[0].name} must be (N, C, L), has {len(dims)} dimensions")
     dims[0].dim_value = 1
     proto.graph.output[0].type.tensor_type.shape.dim[0].dim_value = 1
-    wrapper = cleanup_model(ModelWrapper(proto))
+    wrapper = _clean(ModelWrapper(proto))
     rd = _Reader(wrapper)
     channels, length = (int(d.dim_value) for d in wrapper.graph.input[0].type.tensor_type.shape.dim[1:])
     model = _walk(rd, wrapper, str(path), channels, length, wrapper.graph.name or path.stem, props)
@@ -187,7 +206,7 @@ def _walk(rd: _Reader, m: Any, src: str, channels: int, length: int, name: str,
         if node is None or t == m.graph.output[0].name:
             break
         op, where = node.op_type, f"node {node.name} ({node.op_type})"
-        if op in ("Identity", "Unsqueeze") or (op in ("Flatten", "Reshape") and not flat):
+        if op in ("Identity", "Unsqueeze", "Cast") or (op in ("Flatten", "Reshape") and not flat):
             flat = flat or op in ("Flatten", "Reshape")
             t = node.output[0]
             continue
@@ -258,7 +277,7 @@ def _compute(rd: _Reader, m: Any, node: Any, where: str, frac: int, layers: List
             raise ImportError_(f"{where}: asymmetric padding {pads} (not built)")
         group, cout, k = int(a.get("group", 1)), w_int.shape[0], w_int.shape[2]
         stride = int(a.get("strides", [1])[0])
-        if group == 1:
+        if group == 1 and not (cout == 1 and w_int.shape[1] == 1 and _separable_follows(rd, node)):
             kind = "conv1d"
         elif w_int.shape[1] == 1 and group == cout:
             kind = "dwconv1d"
@@ -331,6 +350,28 @@ def _compute(rd: _Reader, m: Any, node: Any, where: str, frac: int, layers: List
     params.append({"shift": acc_frac - out_frac, "in_frac": frac, "w_frac": w_frac, "out_frac": out_frac,
                    "acc_bits": acc_bits, "w": w_int, "b": b})
     return nxt.output[0], out_frac
+
+
+def _separable_follows(rd: _Reader, node: Any) -> bool:
+    """One channel in and out, requantized signed without ReLU, then a kernel-1 Conv: the
+    depthwise half of a separable layer (ambiguous with a 1-filter Conv1D only at C = 1)."""
+    t, ops = node.output[0], []
+    while len(ops) < 4:
+        nxt = rd.m.find_consumers(t) or []
+        if len(nxt) != 1:
+            return False
+        ops.append(nxt[0])
+        t = nxt[0].output[0]
+        if nxt[0].op_type == "Quant":
+            break
+    if [n.op_type for n in ops] not in (["Quant"], ["Add", "Quant"]) or not rd.attrs(ops[-1]).get("signed", 1):
+        return False
+    conv = rd.m.find_consumers(t) or []
+    if len(conv) != 1 or conv[0].op_type != "Conv":
+        return False
+    w = rd.m.find_producer(conv[0].input[1])
+    shape = rd.m.get_tensor_shape(w.input[0] if w is not None and w.op_type == "Quant" else conv[0].input[1])
+    return shape is not None and len(shape) == 3 and shape[2] == 1
 
 
 def _brevitas_avg(rd: _Reader, node: Any, where: str, frac: int, layers: List[Dict[str, Any]],
