@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("onnx", type=Path, help="the QONNX .onnx file")
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
+    p.add_argument("--dataset", default=None,
+                   help="the dataset it was trained on (recorded; `generate` calibrates its accumulators on it)")
     p.set_defaults(func=run)
 
 
@@ -26,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.onnx.is_file():
         raise FileNotFoundError(f"{args.onnx}: no such file")
     model, notes = qonnx_import.read(args.onnx)
+    if args.dataset:
+        model.metrics["dataset"] = args.dataset
     model.save(args.out)
     for note in notes:
         console.print(f"note: {note}")

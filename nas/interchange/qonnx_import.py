@@ -181,7 +181,7 @@ def read(path: Union[str, Path]) -> Tuple[QuantizedModel, List[str]]:
     wrapper = _clean(ModelWrapper(proto))
     rd = _Reader(wrapper)
     channels, length = (int(d.dim_value) for d in wrapper.graph.input[0].type.tensor_type.shape.dim[1:])
-    model = _walk(rd, wrapper, str(path), channels, length, wrapper.graph.name or path.stem, props)
+    model = _walk(rd, wrapper, str(path), channels, length, path.stem, props)
     return model, rd.notes
 
 
