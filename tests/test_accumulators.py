@@ -21,14 +21,14 @@ def test_bits_for_is_the_narrowest_twos_complement_width():
 
 def test_reference_model_accumulators_shrink_and_hold_on_the_test_set(reference_model, ecg5000):
     x_cal = reference_model.quantize_input(ecg5000.train.x)
-    rows = accumulators.profile(reference_model, x_cal, margin_bits=1)
+    rows = accumulators.profile(reference_model, x_cal, margin_bits=1, width="observed")
     assert len(rows) == sum(s.is_compute for s in reference_model.stages)
     for r in rows:
         assert r.observed_bits <= r.chosen_bits <= min(r.bound_bits, r.naive_bits)
     assert all(r.chosen_bits < r.naive_bits for r in rows), accumulators.table(rows)
     narrowed = accumulators.apply(reference_model, rows)
     x_test = reference_model.quantize_input(ecg5000.test.x)
-    assert accumulators.check(accumulators.profile(narrowed, x_test)) == []
+    assert accumulators.check(accumulators.profile(narrowed, x_test, width="observed")) == []
     assert np.array_equal(golden.run(narrowed, x_test), golden.run(narrowed, x_test, emulate_acc=False))
 
 
@@ -43,12 +43,12 @@ def test_weight_bound_holds_for_any_input(reference_topology):
 def test_deliberately_narrowed_accumulator_is_detected(reference_topology, tmp_path, capsys):
     model = random_model(reference_topology, seed=1)
     x = np.random.default_rng(1).integers(-128, 128, size=(32, 140, 1))
-    rows = accumulators.profile(model, x, margin_bits=0)
+    rows = accumulators.profile(model, x, margin_bits=0, width="observed")
     victim = rows[1]
     stages = list(model.stages)
     stages[victim.stage] = dataclasses.replace(stages[victim.stage], acc_bits=victim.observed_bits - 1)
     narrow = dataclasses.replace(accumulators.apply(model, rows), stages=stages)
-    bad = accumulators.check(accumulators.profile(narrow, x))
+    bad = accumulators.check(accumulators.profile(narrow, x, width="observed"))
     assert len(bad) == 1 and bad[0].startswith(f"stage {victim.stage} (conv1d)")
     # the overflow is real: the wrapping hardware would compute different logits
     assert not np.array_equal(golden.run(narrow, x), golden.run(narrow, x, emulate_acc=False))
