@@ -71,10 +71,11 @@ def weight_bound_bits(model: QuantizedModel, i: int) -> int:
         red = (0, 1)
     else:  # pwconv1d (Cin, Cout), dense (Nin, Nout)
         red = (0,)
-    hi = (pos.sum(axis=red) * hi_x + neg.sum(axis=red) * lo_x)
-    lo = (pos.sum(axis=red) * lo_x + neg.sum(axis=red) * hi_x)
+    psum, nsum = pos.sum(axis=red).astype(object), neg.sum(axis=red).astype(object)  # Python ints: no int64 overflow
+    hi = psum * hi_x + nsum * lo_x
+    lo = psum * lo_x + nsum * hi_x
     if b is not None:
-        hi, lo = hi + b, lo + b
+        hi, lo = hi + b.astype(object), lo + b.astype(object)
     return bits_for(int(lo.min()), int(hi.max()))
 
 

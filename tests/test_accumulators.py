@@ -62,3 +62,35 @@ def test_deliberately_narrowed_accumulator_is_detected(reference_topology, tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "accumulator overflow" in err[0] and f"stage {victim.stage}" in err[0]
     assert not (tmp_path / "build").exists()
+
+
+def test_bound_widths_hold_every_running_sum_at_any_unrolling(reference_topology):
+    """The default widths are exact in both overflow modes: no running sum, in any fold order,
+    leaves the bound (full-scale and random inputs, several SIMD/KP)."""
+    from sustainml.nas.costmodel import unroll_dims
+    from sustainml.nas.folding import divisors
+
+    model = random_model(reference_topology, seed=5)
+    rng = np.random.default_rng(2)
+    x = np.concatenate([np.full((1, 140, 1), 127), np.full((1, 140, 1), -128), rng.choice([-128, 127], size=(16, 140, 1)),
+                        rng.integers(-128, 128, size=(16, 140, 1))])
+    rows = accumulators.profile(model, x)  # default: bound
+    assert all(r.chosen_bits == r.bound_bits and r.safe for r in rows)
+    safe = accumulators.apply(model, rows, "saturate")
+    for pick in (0.0, 0.5, 1.0):  # fully folded, middle, fully unrolled
+        stages = []
+        for s in safe.stages:
+            _, ds, dk = unroll_dims(s)
+            simd, kp = (divisors(d)[round(pick * (len(divisors(d)) - 1))] for d in (ds, dk))
+            stages.append(dataclasses.replace(s, simd=simd, kp=kp))
+        folded = dataclasses.replace(safe, stages=stages)
+        for i, (lo, hi) in golden.running_ranges(folded, x).items():
+            assert bits_for(lo, hi) <= folded.stages[i].acc_bits
+        assert np.array_equal(golden.run(folded, x), golden.run(folded, x, emulate_acc=False))
+
+
+def test_overflow_free_width_beyond_64_bits_is_one_clear_error(reference_topology):
+    model = random_model(reference_topology, seed=1)
+    model.weights["s0_b"] = np.full_like(model.weights["s0_b"], np.iinfo(np.int64).max)
+    with pytest.raises(AccumulatorOverflowError, match=r"stage 0 \(conv1d\): the overflow-free accumulator needs \d+ bits"):
+        accumulators.profile(model, np.zeros((1, 140, 1), dtype=np.int64))
