@@ -2,9 +2,10 @@
 
 Steps: choose the accumulator widths (nas/accumulators.py: by default the width no input can
 overflow; ``acc_width="observed"`` narrows them to the calibration range + ``margin_bits``, and
-``acc_overflow="saturate"`` makes an overflow clip instead of wrap), choose the unrolling for the board's budget and the objective (nas/folding.py), emit the DNNU
-sources (host/hlsgen), a C-simulation testbench with golden vectors, the Vitis HLS and Vivado
-Tcl (host/tcl.py), the cost estimates (nas/costmodel.py) and a report. Layout::
+``acc_overflow="saturate"`` makes an overflow clip instead of wrap), choose the unrolling for
+the board's budget and the objective (nas/folding.py), emit the DNNU sources (host/hlsgen), a
+C-simulation testbench with golden vectors, the Vitis HLS and Vivado Tcl (host/tcl.py), the
+cost estimates (nas/costmodel.py) and a report. Layout::
 
     BUILD_DIR/build.yaml          what was generated (read by `sustainml build`)
     BUILD_DIR/report.md           unrolling, cycles per layer, accumulators, estimates
@@ -107,6 +108,7 @@ def _markdown(headers: List[str], rows: List[List[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+RESOURCES = ("lut", "ff", "bram36", "dsp")
 WIDTH_TEXT = {"bound": "the overflow-free width (no input can overflow it; the default)",
               "observed": "the calibration range + {margin} margin bit(s) (`--acc-width observed`)",
               "model": "the model's own widths (`--keep-acc-bits`)"}
@@ -131,9 +133,9 @@ def accumulator_section(record: Dict[str, Any]) -> List[str]:
             f"{acc['overflow']}; observed widths with margin {cost['observed']['margin_bits']}, before any widening "
             "for saturating running sums):\n\n",
             _markdown(["widths", "acc bits per stage", "LUT", "FF", "BRAM36", "DSP"],
-                      [[k, " ".join(map(str, cost[k]["acc_bits"]))] + [cost[k][r] for r in ("lut", "ff", "bram36", "dsp")]
-                       for k in ("bound", "observed")] + [["bound - observed", ""] + [cost["delta"][r] for r in
-                                                          ("lut", "ff", "bram36", "dsp")]])]
+                      [[k, " ".join(map(str, cost[k]["acc_bits"]))] + [cost[k][r] for r in RESOURCES]
+                       for k in ("bound", "observed")]
+                      + [["bound - observed", ""] + [cost["delta"][r] for r in RESOURCES]])]
     return out
 
 
@@ -302,7 +304,8 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     folding = fold(m.stages, b, objective, target_fps, coeffs=cost.coeffs, clock_mhz=clock)
     m = dataclasses.replace(m, stages=folding.stages)
     if acc_overflow == "saturate" and not all(r.safe for r in acc_rows):
-        m, folding, acc_rows = _fit_running_sums(m, folding, acc_rows, x_cal, margin_bits, keep_acc_bits, b, cost, clock)
+        m, folding, acc_rows = _fit_running_sums(m, folding, acc_rows, x_cal, margin_bits, keep_acc_bits, b, cost,
+                                                 clock)
     acc_record = {"width": width, "overflow": acc_overflow, "margin_bits": margin_bits,
                   "warning": accumulators.wrap_warning(acc_rows, acc_overflow), "stages": accumulators.table(acc_rows),
                   "cost": _acc_cost(m, x_cal, b, cost, clock, margin_bits if width == "observed" else 1)}
@@ -416,9 +419,9 @@ def _acc_cost(m: QuantizedModel, x_cal: np.ndarray, board: Board, cost, clock: f
         design = accumulators.apply(m, accumulators.profile(m, x_cal, margin_bits, width))
         res = cost_estimate(design.stages, board, cost.coeffs, clock_mhz=clock).resources
         out[width] = {"acc_bits": [s.acc_bits for s in design.stages if s.is_compute],
-                      **{k: res[k] for k in ("lut", "ff", "bram36", "dsp")}}
+                      **{k: res[k] for k in RESOURCES}}
     out["observed"]["margin_bits"] = margin_bits
-    out["delta"] = {k: round(out["bound"][k] - out["observed"][k], 1) for k in ("lut", "ff", "bram36", "dsp")}
+    out["delta"] = {k: round(out["bound"][k] - out["observed"][k], 1) for k in RESOURCES}
     return out
 
 

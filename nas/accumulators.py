@@ -124,8 +124,8 @@ def profile(model: QuantizedModel, x_int: np.ndarray, margin_bits: int = 1,
         bound = weight_bound_bits(model, i)
         if width == "bound":
             if bound > MAX_ACC_BITS:
-                raise AccumulatorOverflowError(f"stage {i} ({s.kind}): the overflow-free accumulator needs {bound} bits, "
-                                               f"more than {MAX_ACC_BITS}")
+                raise AccumulatorOverflowError(f"stage {i} ({s.kind}): the overflow-free accumulator needs {bound} "
+                                               f"bits, more than {MAX_ACC_BITS}")
             chosen = bound
         else:
             chosen = max(min(obs + margin_bits, bound, naive, MAX_ACC_BITS), obs)

@@ -88,7 +88,8 @@ def main() -> int:
                 hw = csim.run_dnnu(bundle.bitfile, bundle.manifest["io"], x)
                 if not np.array_equal(hw, golden.run(g.model, x)):
                     raise SystemExit(f"{label}, {k}: C-simulation differs from the golden model")
-                row.append(f"{int((hw != want[k]).any(axis=1).sum())} / {int((hw.argmax(1) != want[k].argmax(1)).sum())}")
+                logits, classes = (hw != want[k]).any(axis=1).sum(), (hw.argmax(1) != want[k].argmax(1)).sum()
+                row.append(f"{int(logits)} / {int(classes)}")
             diff_rows.append(row)
     print(f"Accumulators of the reference design on {args.board}: widths and cost-model resources "
           "(estimate, not synthesis) at the unrolling `sustainml generate` chose\n")

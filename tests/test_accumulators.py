@@ -72,8 +72,8 @@ def test_bound_widths_hold_every_running_sum_at_any_unrolling(reference_topology
 
     model = random_model(reference_topology, seed=5)
     rng = np.random.default_rng(2)
-    x = np.concatenate([np.full((1, 140, 1), 127), np.full((1, 140, 1), -128), rng.choice([-128, 127], size=(16, 140, 1)),
-                        rng.integers(-128, 128, size=(16, 140, 1))])
+    x = np.concatenate([np.full((1, 140, 1), 127), np.full((1, 140, 1), -128),
+                        rng.choice([-128, 127], size=(16, 140, 1)), rng.integers(-128, 128, size=(16, 140, 1))])
     rows = accumulators.profile(model, x)  # default: bound
     assert all(r.chosen_bits == r.bound_bits and r.safe for r in rows)
     safe = accumulators.apply(model, rows, "saturate")
@@ -92,5 +92,5 @@ def test_bound_widths_hold_every_running_sum_at_any_unrolling(reference_topology
 def test_overflow_free_width_beyond_64_bits_is_one_clear_error(reference_topology):
     model = random_model(reference_topology, seed=1)
     model.weights["s0_b"] = np.full_like(model.weights["s0_b"], np.iinfo(np.int64).max)
-    with pytest.raises(AccumulatorOverflowError, match=r"stage 0 \(conv1d\): the overflow-free accumulator needs \d+ bits"):
+    with pytest.raises(AccumulatorOverflowError, match=r"stage 0 \(conv1d\): the overflow-free accumulator needs \d+"):
         accumulators.profile(model, np.zeros((1, 140, 1), dtype=np.int64))

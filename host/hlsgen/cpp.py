@@ -41,7 +41,8 @@ def check_stage(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray], 
             raise HlsGenError(f"{where} ({stage.kind}): pooling keeps its input width (in {stage.in_bits} bits, out {stage.out_bits})")
         return
     if stage.acc_overflow not in ACC_OVERFLOW:
-        raise HlsGenError(f"{where} ({stage.kind}): acc_overflow={stage.acc_overflow!r} is not one of {', '.join(ACC_OVERFLOW)}")
+        raise HlsGenError(f"{where} ({stage.kind}): acc_overflow={stage.acc_overflow!r} is not one of "
+                          f"{', '.join(ACC_OVERFLOW)}")
     if not 2 <= stage.acc_bits <= MAX_ACC_BITS:
         raise HlsGenError(f"{where} ({stage.kind}): acc_bits={stage.acc_bits} is outside 2..{MAX_ACC_BITS}")
     if not -MAX_ACC_BITS < stage.shift <= MAX_ACC_BITS or stage.acc_bits - min(stage.shift, 0) > MAX_ACC_BITS:
