@@ -1,9 +1,11 @@
 """``generate``: a trained model → a self-contained HLS + Vivado project for one board.
 
-Steps: profile the accumulators on calibration data and narrow them (nas/accumulators.py),
-choose the unrolling for the board's budget and the objective (nas/folding.py), emit the DNNU
-sources (host/hlsgen), a C-simulation testbench with golden vectors, the Vitis HLS and Vivado
-Tcl (host/tcl.py), the cost estimates (nas/costmodel.py) and a report. Layout::
+Steps: choose the accumulator widths (nas/accumulators.py: by default the width no input can
+overflow; ``acc_width="observed"`` narrows them to the calibration range + ``margin_bits``, and
+``acc_overflow="saturate"`` makes an overflow clip instead of wrap), choose the unrolling for
+the board's budget and the objective (nas/folding.py), emit the DNNU sources (host/hlsgen), a
+C-simulation testbench with golden vectors, the Vitis HLS and Vivado Tcl (host/tcl.py), the
+cost estimates (nas/costmodel.py) and a report. Layout::
 
     BUILD_DIR/build.yaml          what was generated (read by `sustainml build`)
     BUILD_DIR/report.md           unrolling, cycles per layer, accumulators, estimates
@@ -40,9 +42,10 @@ from sustainml.errors import SustainmlError
 from sustainml.nas import accumulators, golden
 from sustainml.nas.catalogue import Board, get_board
 from sustainml.nas.cost_sources import resolve
+from sustainml.nas.costmodel import estimate as cost_estimate
 from sustainml.nas.costmodel import features
 from sustainml.nas.folding import Folding, fold
-from sustainml.nas.quantized import QuantizedModel
+from sustainml.nas.quantized import ACC_OVERFLOW, QuantizedModel
 
 from . import tcl
 from .errors import UserError
@@ -105,6 +108,37 @@ def _markdown(headers: List[str], rows: List[List[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+RESOURCES = ("lut", "ff", "bram36", "dsp")
+WIDTH_TEXT = {"bound": "the overflow-free width (no input can overflow it; the default)",
+              "observed": "the calibration range + {margin} margin bit(s) (`--acc-width observed`)",
+              "model": "the model's own widths (`--keep-acc-bits`)"}
+
+
+def accumulator_section(record: Dict[str, Any]) -> List[str]:
+    """The report's accumulator section: choice, warning, per-stage widths, cost of each choice."""
+    acc, cal = record["accumulators"], record["calibration"]
+    width = WIDTH_TEXT[acc["width"]].format(margin=cal["margin_bits"])
+    out = ["## Accumulators\n\n",
+           f"Widths: {width}; on overflow: {acc['overflow']}. Profiled on {cal['samples']} calibration samples "
+           f"({cal['source']}).\n\n"]
+    if acc["warning"]:
+        out.append(f"**Warning:** {acc['warning']}.\n\n")
+    out.append(_markdown(["stage", "kind", "observed range", "observed bits", "naive bits", "overflow-free bits",
+                          "running-sum bits", "chosen bits", "overflow-free"],
+                         [[a["stage"], a["kind"], f"[{a['lo']}, {a['hi']}]", a["observed_bits"], a["naive_bits"],
+                           a["bound_bits"], "-" if a["running_bits"] is None else a["running_bits"], a["chosen_bits"],
+                           "yes" if a["safe"] else "no"] for a in acc["stages"]]))
+    cost = acc["cost"]
+    out += [f"\nResource cost of the accumulator choices at this unrolling (cost-model estimate, not synthesis; "
+            f"{acc['overflow']}; observed widths with margin {cost['observed']['margin_bits']}, before any widening "
+            "for saturating running sums):\n\n",
+            _markdown(["widths", "acc bits per stage", "LUT", "FF", "BRAM36", "DSP"],
+                      [[k, " ".join(map(str, cost[k]["acc_bits"]))] + [cost[k][r] for r in RESOURCES]
+                       for k in ("bound", "observed")]
+                      + [["bound - observed", ""] + [cost["delta"][r] for r in RESOURCES]])]
+    return out
+
+
 def report_markdown(record: Dict[str, Any]) -> str:
     """The human-readable report of a generated project."""
     est = record["estimates"]
@@ -117,12 +151,7 @@ def report_markdown(record: Dict[str, Any]) -> str:
                        s["multipliers"], s["interval_cycles"], s["dsp"], s["lut"], s["bram36"]] for s in est["stages"]]),
            f"\nBottleneck: {est['bottleneck']} at {est['interval_cycles']} cycles per sample "
            f"(lowest any unrolling reaches: {record['folding']['floor_cycles']}).\n\n",
-           "## Accumulators\n\n",
-           f"Profiled on {record['calibration']['samples']} calibration samples ({record['calibration']['source']}), "
-           f"margin {record['calibration']['margin_bits']} bit(s).\n\n",
-           _markdown(["stage", "kind", "observed range", "observed bits", "naive bits", "weight bound bits", "chosen bits"],
-                     [[a["stage"], a["kind"], f"[{a['lo']}, {a['hi']}]", a["observed_bits"], a["naive_bits"],
-                       a["bound_bits"], a["chosen_bits"]] for a in record["accumulators"]]),
+           *accumulator_section(record),
            "\n## Estimates\n\n",
            _markdown(["quantity", "value"], [
                ["latency, batch 1 (us)", est["latency_us"]], ["latency (cycles)", est["latency_cycles"]],
@@ -240,13 +269,15 @@ def _fp8_bias_option(value: Optional[int], flag: str) -> Optional[int]:
 def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str = "pynq-z2",
              objective: str = "latency", target_fps: Optional[float] = None, clock_mhz: Optional[float] = None,
              calibration: Union[str, Path, np.ndarray, None] = None, calibration_limit: Optional[int] = None,
-             margin_bits: int = 1, name: Optional[str] = None, golden_inputs: Optional[np.ndarray] = None,
+             margin_bits: Optional[int] = None, name: Optional[str] = None, golden_inputs: Optional[np.ndarray] = None,
              model: Optional[QuantizedModel] = None, keep_acc_bits: bool = False,
              cost_model: Union[str, Path, None] = None, io: str = "int", in_bias: Optional[int] = None,
-             out_bias: Optional[int] = None) -> Generated:
-    """Generate the project (see module docstring). ``model`` skips loading ``model_dir``;
-    ``keep_acc_bits`` keeps the model's accumulator widths (an error if the calibration data
-    overflows any of them) instead of narrowing them to the profile. ``cost_model`` is an explicit
+             out_bias: Optional[int] = None, acc_width: Optional[str] = None, acc_overflow: str = "wrap") -> Generated:
+    """Generate the project (see module docstring). ``model`` skips loading ``model_dir``.
+    Accumulators: ``acc_width`` ``bound`` (default: overflow-free for any input) or ``observed``
+    (calibration range + ``margin_bits``, default 1); ``keep_acc_bits`` keeps the model's widths
+    instead (an error if the calibration data overflows any of them); ``acc_overflow`` ``wrap``
+    or ``saturate`` (nas/quantized.py). ``cost_model`` is an explicit
     coefficients file; by default refined coefficients are used when present, else the prior
     (nas/cost_sources.py). ``io`` is ``int`` or ``fp8`` (``in_bias``/``out_bias``: the FP8 bias
     registers' default values; chosen from the calibration data when None)."""
@@ -263,17 +294,21 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     if clock_mhz is not None and not clock_mhz > 0:
         raise UserError(f"--clock {clock_mhz} must be a positive frequency in MHz")
     clock = float(clock_mhz or b.clock_mhz)
-    if margin_bits < 0:
-        raise UserError(f"--margin-bits {margin_bits} must be >= 0")
+    width, margin_bits = _acc_options(acc_width, margin_bits, keep_acc_bits, acc_overflow)
     x_cal = calibration_inputs(m, calibration, calibration_limit)
     if keep_acc_bits:  # the model's own widths: refuse them if the calibration data overflows one
         acc_rows = accumulators.require_no_overflow(m, x_cal, f"model {m.topology.name!r}")
-        margin_bits = 0
     else:
-        acc_rows = accumulators.profile(m, x_cal, margin_bits)
-        m = accumulators.apply(m, acc_rows)
+        acc_rows = accumulators.profile(m, x_cal, margin_bits, width)
+    m = accumulators.apply(m, acc_rows, acc_overflow)
     folding = fold(m.stages, b, objective, target_fps, coeffs=cost.coeffs, clock_mhz=clock)
     m = dataclasses.replace(m, stages=folding.stages)
+    if acc_overflow == "saturate" and not all(r.safe for r in acc_rows):
+        m, folding, acc_rows = _fit_running_sums(m, folding, acc_rows, x_cal, margin_bits, keep_acc_bits, b, cost,
+                                                 clock)
+    acc_record = {"width": width, "overflow": acc_overflow, "margin_bits": margin_bits,
+                  "warning": accumulators.wrap_warning(acc_rows, acc_overflow), "stages": accumulators.table(acc_rows),
+                  "cost": _acc_cost(m, x_cal, b, cost, clock, margin_bits if width == "observed" else 1)}
     overlay = name or m.topology.name
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -329,7 +364,7 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
         "io": io, "sim": {"symbol": CSIM_SYMBOL, **({"args": CSIM_ARGS[encoding]} if CSIM_ARGS[encoding] else {})},
         "golden": {"input": "golden/golden_input.npy", "output": "golden/golden_output.npy", "samples": len(gx_c)},
         "calibration": {"source": _describe(calibration, m), "samples": int(len(x_cal)), "margin_bits": margin_bits},
-        "accumulators": accumulators.table(acc_rows),
+        "accumulators": acc_record,
         "folding": {"interval_cycles": folding.interval, "floor_cycles": folding.floor, "stages": folding.table()},
         "stage_layers": [s.layer for s in m.stages],
         "estimates": estimates,
@@ -340,6 +375,54 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     (out / "build.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     (out / "report.md").write_text(report_markdown(record))
     return Generated(out, m, b, folding, acc_rows, record)
+
+
+def _acc_options(acc_width: Optional[str], margin_bits: Optional[int], keep: bool, overflow: str) -> Tuple[str, int]:
+    """(width choice, margin bits) from the accumulator options; UserError on a bad combination."""
+    if overflow not in ACC_OVERFLOW:
+        raise UserError(f"--acc-overflow {overflow!r}: expected one of {', '.join(ACC_OVERFLOW)}")
+    if acc_width is not None and acc_width not in accumulators.WIDTHS:
+        raise UserError(f"--acc-width {acc_width!r}: expected one of {', '.join(accumulators.WIDTHS)}")
+    if keep and acc_width is not None:
+        raise UserError("--keep-acc-bits and --acc-width exclude each other")
+    width = "model" if keep else acc_width or "bound"
+    if margin_bits is not None and width != "observed":
+        raise UserError(f"--margin-bits applies to --acc-width observed only (widths here: {width})")
+    if margin_bits is not None and margin_bits < 0:
+        raise UserError(f"--margin-bits {margin_bits} must be >= 0")
+    return width, (1 if margin_bits is None else margin_bits) if width == "observed" else 0
+
+
+def _fit_running_sums(m: QuantizedModel, folding: Folding, rows: List[accumulators.AccProfile], x_cal: np.ndarray,
+                      margin_bits: int, keep: bool, board: Board, cost, clock: float):
+    """Saturating narrow accumulators clip after each fold step: widen the stages whose running
+    sums (at the chosen SIMD/KP) leave their width on the calibration data, and re-estimate."""
+    wider = accumulators.widen_for_saturation(m, rows, x_cal, margin_bits)
+    if all(r.chosen_bits == w.chosen_bits for r, w in zip(rows, wider)):
+        return m, folding, wider
+    if keep:
+        bad = [f"stage {w.stage}: running sums need {w.running_bits} bits, acc_bits={w.current_bits}"
+               for r, w in zip(rows, wider) if w.chosen_bits != r.chosen_bits]
+        raise UserError(f"model {m.topology.name!r}: saturating accumulators would clip on the calibration data: "
+                        + "; ".join(bad))
+    m = accumulators.apply(m, wider)
+    est = cost_estimate(m.stages, board, cost.coeffs, clock_mhz=clock)
+    return m, dataclasses.replace(folding, stages=m.stages, estimate=est, interval=est.interval), wider
+
+
+def _acc_cost(m: QuantizedModel, x_cal: np.ndarray, board: Board, cost, clock: float,
+              margin_bits: int = 1) -> Dict[str, Any]:
+    """Cost-model resources of this design (same unrolling, same overflow mode) at the overflow-free
+    widths and at the observed widths (+ ``margin_bits``), and their difference."""
+    out: Dict[str, Any] = {}
+    for width in accumulators.WIDTHS:
+        design = accumulators.apply(m, accumulators.profile(m, x_cal, margin_bits, width))
+        res = cost_estimate(design.stages, board, cost.coeffs, clock_mhz=clock).resources
+        out[width] = {"acc_bits": [s.acc_bits for s in design.stages if s.is_compute],
+                      **{k: res[k] for k in RESOURCES}}
+    out["observed"]["margin_bits"] = margin_bits
+    out["delta"] = {k: round(out["bound"][k] - out["observed"][k], 1) for k in RESOURCES}
+    return out
 
 
 def _describe_cost(cost) -> str:

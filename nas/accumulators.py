@@ -1,12 +1,17 @@
-"""Accumulator profiler: the narrowest ``acc_bits`` per compute stage that cannot overflow.
+"""Accumulator widths per compute stage: provably overflow-free by default, narrowed on request.
 
-Calibration data runs through the golden model with exact (unbounded) accumulators
-(:func:`golden.accumulator_ranges`). Each stage gets the width that holds its observed range
-widened by ``margin_bits`` (headroom for unseen data), but never more than the width that
-cannot overflow for *any* input (the bound from the actual weights and the input range) and
-never more than the naive width-only bound. Partial sums may wrap inside an ``ap_int``
-accumulator without harm (two's-complement addition is modular), so only the final sum's
-range matters — which is what the golden model's ``wrap`` emulates.
+Two ways to choose ``acc_bits`` (``WIDTHS``):
+
+* ``bound`` (the default): the width that no input can overflow, from the actual weights, the
+  bias and the input range (:func:`weight_bound_bits`). Every running sum of the stage, in any
+  order, lies within it, so wrap and saturate both give the exact result for every input.
+* ``observed``: calibration data runs through the golden model with exact accumulators
+  (:func:`golden.accumulator_ranges`); each stage gets the width of its observed final-sum range
+  widened by ``margin_bits``, never more than the bound. Inputs outside the calibration range can
+  then overflow: they wrap (modular, harmless for partial sums, wrong if the final sum leaves the
+  range), or clip with ``acc_overflow="saturate"`` (nas/quantized.py). A saturating accumulator
+  clips after each fold step, so :func:`widen_for_saturation` also fits the running sums seen on
+  the calibration data at the chosen SIMD/KP.
 
 :func:`check` reports every stage whose observed range does not fit its current width: such a
 model is reported, never silently wrapped.
@@ -22,9 +27,11 @@ import numpy as np
 from sustainml.errors import SustainmlError
 
 from . import golden
-from .quantized import QuantizedModel, Stage
+from .quantized import ACC_OVERFLOW, QuantizedModel, Stage
 
 MAX_ACC_BITS = 64
+#: Accumulator width choices (module docstring).
+WIDTHS = ("bound", "observed")
 
 
 class AccumulatorOverflowError(SustainmlError, ValueError):
@@ -64,10 +71,11 @@ def weight_bound_bits(model: QuantizedModel, i: int) -> int:
         red = (0, 1)
     else:  # pwconv1d (Cin, Cout), dense (Nin, Nout)
         red = (0,)
-    hi = (pos.sum(axis=red) * hi_x + neg.sum(axis=red) * lo_x)
-    lo = (pos.sum(axis=red) * lo_x + neg.sum(axis=red) * hi_x)
+    psum, nsum = pos.sum(axis=red).astype(object), neg.sum(axis=red).astype(object)  # Python ints: no int64 overflow
+    hi = psum * hi_x + nsum * lo_x
+    lo = psum * lo_x + nsum * hi_x
     if b is not None:
-        hi, lo = hi + b, lo + b
+        hi, lo = hi + b.astype(object), lo + b.astype(object)
     return bits_for(int(lo.min()), int(hi.max()))
 
 
@@ -84,15 +92,25 @@ class AccProfile:
     bound_bits: int
     chosen_bits: int
     current_bits: int
+    running_bits: Optional[int] = None  # saturate: width of the running sums at the chosen SIMD/KP
 
     @property
     def overflows(self) -> bool:
         """The observed range does not fit the stage's current width."""
         return self.observed_bits > self.current_bits
 
+    @property
+    def safe(self) -> bool:
+        """No input can overflow the chosen width."""
+        return self.chosen_bits >= self.bound_bits
 
-def profile(model: QuantizedModel, x_int: np.ndarray, margin_bits: int = 1) -> List[AccProfile]:
-    """Profile every compute stage on integer calibration inputs (N, L, C)."""
+
+def profile(model: QuantizedModel, x_int: np.ndarray, margin_bits: int = 1,
+            width: str = "bound") -> List[AccProfile]:
+    """Profile every compute stage on integer calibration inputs (N, L, C) and choose its width:
+    ``bound`` (overflow-free for any input) or ``observed`` (+ ``margin_bits``, capped at the bound)."""
+    if width not in WIDTHS:
+        raise AccumulatorOverflowError(f"accumulator width {width!r}: expected one of {', '.join(WIDTHS)}")
     if len(x_int) == 0:
         raise AccumulatorOverflowError("accumulator profiling needs at least one calibration sample")
     ranges = golden.accumulator_ranges(model, x_int)
@@ -104,16 +122,41 @@ def profile(model: QuantizedModel, x_int: np.ndarray, margin_bits: int = 1) -> L
         obs = bits_for(lo, hi)
         naive = naive_bits(s)
         bound = weight_bound_bits(model, i)
-        chosen = min(obs + margin_bits, bound, naive, MAX_ACC_BITS)
-        rows.append(AccProfile(i, s.kind, lo, hi, obs, naive, bound, max(chosen, obs), s.acc_bits))
+        if width == "bound":
+            if bound > MAX_ACC_BITS:
+                raise AccumulatorOverflowError(f"stage {i} ({s.kind}): the overflow-free accumulator needs {bound} "
+                                               f"bits, more than {MAX_ACC_BITS}")
+            chosen = bound
+        else:
+            chosen = max(min(obs + margin_bits, bound, naive, MAX_ACC_BITS), obs)
+        rows.append(AccProfile(i, s.kind, lo, hi, obs, naive, bound, chosen, s.acc_bits))
     return rows
 
 
-def apply(model: QuantizedModel, rows: List[AccProfile]) -> QuantizedModel:
-    """A copy of the model with each profiled stage's ``acc_bits`` set to its chosen width."""
+def apply(model: QuantizedModel, rows: List[AccProfile], overflow: Optional[str] = None) -> QuantizedModel:
+    """A copy of the model with each profiled stage's ``acc_bits`` set to its chosen width (and
+    ``acc_overflow`` set on every compute stage when ``overflow`` is given)."""
+    if overflow is not None and overflow not in ACC_OVERFLOW:
+        raise AccumulatorOverflowError(f"accumulator overflow {overflow!r}: expected one of {', '.join(ACC_OVERFLOW)}")
     chosen = {r.stage: r.chosen_bits for r in rows}
-    stages = [dataclasses.replace(s, acc_bits=chosen.get(i, s.acc_bits)) for i, s in enumerate(model.stages)]
+    stages = [dataclasses.replace(s, acc_bits=chosen.get(i, s.acc_bits),
+                                  acc_overflow=overflow if overflow and s.is_compute else s.acc_overflow)
+              for i, s in enumerate(model.stages)]
     return dataclasses.replace(model, stages=stages)
+
+
+def widen_for_saturation(model: QuantizedModel, rows: List[AccProfile], x_int: np.ndarray,
+                         margin_bits: int = 0) -> List[AccProfile]:
+    """Rows whose chosen width also holds every running sum seen on ``x_int`` at the model's
+    SIMD/KP (+ ``margin_bits``, capped at the bound): a saturating accumulator then clips nothing
+    on the calibration data. Apply them with :func:`apply`."""
+    running = golden.running_ranges(model, x_int)
+    out = []
+    for r in rows:
+        rb = bits_for(*running[r.stage])
+        chosen = max(r.chosen_bits, min(rb + margin_bits, r.bound_bits)) if r.chosen_bits < rb else r.chosen_bits
+        out.append(dataclasses.replace(r, running_bits=rb, chosen_bits=chosen))
+    return out
 
 
 def check(rows: List[AccProfile]) -> List[str]:
@@ -125,7 +168,7 @@ def check(rows: List[AccProfile]) -> List[str]:
 def require_no_overflow(model: QuantizedModel, x_int: np.ndarray, where: Optional[str] = None) -> List[AccProfile]:
     """Profile at the model's current widths and raise if any accumulator overflows (rows keep
     the current widths as their chosen ones)."""
-    rows = profile(model, x_int, margin_bits=0)
+    rows = profile(model, x_int, margin_bits=0, width="observed")
     bad = check(rows)
     if bad:
         prefix = f"{where}: " if where else ""
@@ -134,4 +177,14 @@ def require_no_overflow(model: QuantizedModel, x_int: np.ndarray, where: Optiona
 
 
 def table(rows: List[AccProfile]) -> List[Dict[str, object]]:
-    return [dataclasses.asdict(r) for r in rows]
+    return [{**dataclasses.asdict(r), "safe": r.safe} for r in rows]
+
+
+def wrap_warning(rows: List[AccProfile], overflow: str) -> Optional[str]:
+    """The sentence a report and manifest carry when some width is below the overflow-free bound."""
+    narrow = [r.stage for r in rows if not r.safe]
+    if not narrow:
+        return None
+    what = "clip (saturate)" if overflow == "saturate" else "wrap around"
+    return (f"accumulators of stage(s) {', '.join(map(str, narrow))} are narrower than the overflow-free width: "
+            f"inputs outside the calibration range can {what}")

@@ -25,7 +25,9 @@ loop named below is the template's; a pipelined loop of N trips and depth D take
   ``w_bits + in_bits >= dsp_min_product_bits`` else in LUTs; weights partitioned cyclic into
   M banks (biases into pe banks), each bank in BRAM18 (7-series/UltraScale+ aspect ratios)
   unless smaller than ``bram_min_bits`` (then LUT ROM); LUT/FF are linear in the
-  coefficients (see ``*_features``).
+  coefficients (see ``*_features``). Accumulators are ``acc_bits`` wide (the safe default is
+  the overflow-free bound, nas/accumulators.py); a saturating one (``acc_overflow``) counts
+  its lanes twice in ``lut_lane_bit`` (compare + clip mux), an approximation not yet fitted.
 * power: ``P_pl = static_w + (f/100MHz) * (dsp_w*DSP + lut_w*LUT + ff_w*FF + bram_w*BRAM36)``;
   the PS draws ``ps_w`` while it waits for the DNNU.
 * time of one call: ``c_fixed_s + c_byte_s * dma_bytes + c_cycle * cycles / f``.
@@ -332,6 +334,8 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
             lut_x["lut_mult_bit2"] = float(mults * stage.w_bits * stage.in_bits)
         lut_x["lut_add_bit"] = ff_x["ff_add_bit"] = float(mults * stage.acc_bits)
         lut_x["lut_lane_bit"] = ff_x["ff_lane_bit"] = float(pe * stage.acc_bits)
+        if stage.acc_overflow == "saturate":  # compare + clip mux per lane: about one more lane width of LUTs
+            lut_x["lut_lane_bit"] *= 2
         # weights: ARRAY_PARTITION cyclic into `mults` banks; biases (acc_t) into `pe` banks
         b18, cols = _rom(-(-n_weights(stage) // mults), stage.w_bits, st["bram_min_bits"])
         bb18, bcols = _rom(-(-stage.out_ch // pe), stage.acc_bits, st["bram_min_bits"])

@@ -1,16 +1,18 @@
 """Golden model: a numpy integer implementation of a :class:`QuantizedModel`.
 
 No floating point touches a value: shifts with round-half-to-even, clipping to exact widths,
-and (optionally) two's-complement wrap of each accumulator at its ``acc_bits`` exactly as an
-``ap_int<acc_bits>`` accumulator behaves. The HLS C-simulation, the simulated board and the
-torch QAT model are all checked against this module.
+and (optionally) each accumulator's overflow at its ``acc_bits`` exactly as the hardware
+behaves: two's-complement wrap of the final sum (``acc_overflow="wrap"``), or saturation at
+every fold step in the stage's fold order, which makes the result depend on SIMD/KP
+(``"saturate"``; :func:`fold_steps`, contract in nas/quantized.py). The HLS C-simulation, the
+simulated board and the torch QAT model are all checked against this module.
 
 Dot products run as float64 BLAS matmuls of integer-valued arrays and are converted back to
 int64; they are exact because every partial sum stays far below 2**53 (checked).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -36,6 +38,11 @@ def wrap(v: np.ndarray, bits: int) -> np.ndarray:
     """Two's-complement wrap to ``bits`` (what an ap_int<bits> register holds)."""
     m = np.int64(1) << bits
     return ((v + (m >> 1)) % m) - (m >> 1)
+
+
+def saturate(v: np.ndarray, bits: int) -> np.ndarray:
+    """Clip to the two's-complement range of ``bits`` (a saturating ap_int<bits>)."""
+    return np.clip(v, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 
 def _idot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -73,6 +80,64 @@ def accumulate(stage: Stage, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarra
     return acc
 
 
+def fold_steps(stage: Stage, x: np.ndarray, w: np.ndarray) -> Iterator[np.ndarray]:
+    """The exact partial sums ``p_j`` (N, out_len, out_ch) of a compute stage's fold steps, in the
+    order the hardware adds them (nas/quantized.py, "Accumulator overflow"): they depend on SIMD
+    and KP, not on PE."""
+    n, simd, kp = x.shape[0], stage.simd, stage.kp
+    if stage.kind in ("conv1d", "dwconv1d"):
+        win = _windows(x, stage.kernel, stage.stride, stage.padding)  # (N, Lo, K, C)
+        for cf in range(stage.in_ch // simd if stage.kind == "conv1d" else 1):
+            cs = slice(cf * simd, (cf + 1) * simd)
+            for kf in range(stage.kernel // kp):
+                ks = slice(kf * kp, (kf + 1) * kp)
+                if stage.kind == "dwconv1d":
+                    yield (win[:, :, ks] * w[None, None, ks]).sum(axis=2)
+                else:
+                    yield _idot(win[:, :, ks, cs].reshape(n, stage.out_len, -1), w[ks, cs].reshape(-1, stage.out_ch))
+    elif stage.kind in ("pwconv1d", "dense"):
+        flat = x if stage.kind == "pwconv1d" else x.reshape(n, 1, -1)
+        for cf in range(flat.shape[-1] // simd):
+            cs = slice(cf * simd, (cf + 1) * simd)
+            yield _idot(flat[:, :, cs], w[cs])
+    else:
+        raise ValueError(f"not a compute stage: {stage.kind}")
+
+
+def _start(stage: Stage, n: int, b: Optional[np.ndarray]) -> np.ndarray:
+    shape = (n, stage.out_len, stage.out_ch)
+    return np.broadcast_to(np.zeros(stage.out_ch, dtype=np.int64) if b is None else b, shape).astype(np.int64)
+
+
+def accumulate_saturating(stage: Stage, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray]) -> np.ndarray:
+    """Accumulators with saturation at ``acc_bits`` after the bias and after every fold step."""
+    acc = saturate(_start(stage, x.shape[0], b), stage.acc_bits)
+    for p in fold_steps(stage, x, w):
+        acc = saturate(acc + p, stage.acc_bits)
+    return acc
+
+
+def running_range(stage: Stage, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray]) -> Tuple[int, int]:
+    """(min, max) of every exact running sum (bias, then after each fold step) at the stage's
+    SIMD/KP: a saturating accumulator is exact iff its range holds these."""
+    acc = _start(stage, x.shape[0], b)
+    lo, hi = int(acc.min(initial=0)), int(acc.max(initial=0))
+    for p in fold_steps(stage, x, w):
+        acc = acc + p
+        lo, hi = min(lo, int(acc.min(initial=0))), max(hi, int(acc.max(initial=0)))
+    return lo, hi
+
+
+def bounded(stage: Stage, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray],
+            exact: Optional[np.ndarray] = None) -> np.ndarray:
+    """The accumulators the hardware holds at ``acc_bits`` (wrap or saturate per the stage)."""
+    if stage.acc_overflow == "saturate":
+        return accumulate_saturating(stage, x, w, b)
+    if stage.acc_overflow != "wrap":
+        raise ValueError(f"acc_overflow={stage.acc_overflow!r} is not 'wrap' or 'saturate'")
+    return wrap(accumulate(stage, x, w, b) if exact is None else exact, stage.acc_bits)
+
+
 def requantize(stage: Stage, acc: np.ndarray) -> np.ndarray:
     y = round_shift(acc, stage.shift)
     if stage.relu:
@@ -97,11 +162,14 @@ def run_stage(model: QuantizedModel, i: int, x: np.ndarray, emulate_acc: bool = 
     stage = model.stages[i]
     if not stage.is_compute:
         return pool(stage, x)
-    acc = accumulate(stage, x, model.w(i), model.b(i))
-    if observe is not None:
-        observe(i, acc)
+    w, b = model.w(i), model.b(i)
+    acc = None
+    if observe is not None or not emulate_acc:
+        acc = accumulate(stage, x, w, b)
+        if observe is not None:
+            observe(i, acc)
     if emulate_acc:
-        acc = wrap(acc, stage.acc_bits)
+        acc = bounded(stage, x, w, b, acc)
     return requantize(stage, acc)
 
 
@@ -109,7 +177,7 @@ def run(model: QuantizedModel, x_int: np.ndarray, emulate_acc: bool = True,
         observe: Optional[Observer] = None, batch: int = 512) -> np.ndarray:
     """Integer logits (N, classes) for integer inputs (N, L, C) (or (N, L) for one channel).
 
-    ``emulate_acc`` wraps accumulators at each stage's ``acc_bits`` like the hardware;
+    ``emulate_acc`` wraps or saturates accumulators at each stage's ``acc_bits`` like the hardware;
     ``observe(stage_index, exact_acc)`` sees every compute stage's unwrapped accumulators.
     """
     x_int = np.asarray(x_int, dtype=np.int64)
@@ -142,4 +210,22 @@ def accumulator_ranges(model: QuantizedModel, x_int: np.ndarray) -> Dict[int, tu
         ranges[i] = (min(old[0], lo), max(old[1], hi))
 
     run(model, x_int, emulate_acc=False, observe=obs)
+    return ranges
+
+
+def running_ranges(model: QuantizedModel, x_int: np.ndarray, batch: int = 512) -> Dict[int, tuple]:
+    """:func:`running_range` of every compute stage over ``x_int`` (stage inputs computed with
+    exact accumulators, as :func:`accumulator_ranges` does)."""
+    x_int = np.asarray(x_int, dtype=np.int64)
+    if x_int.ndim == 2:
+        x_int = x_int[:, :, None]
+    ranges: Dict[int, tuple] = {}
+    for start in range(0, len(x_int), batch):
+        h = x_int[start:start + batch]
+        for i, s in enumerate(model.stages):
+            if s.is_compute:
+                lo, hi = running_range(s, h, model.w(i), model.b(i))
+                old = ranges.get(i, (lo, hi))
+                ranges[i] = (min(old[0], lo), max(old[1], hi))
+            h = run_stage(model, i, h, emulate_acc=False)
     return ranges

@@ -11,10 +11,37 @@ layer becomes two stages (``dwconv1d`` then ``pwconv1d``).
 
 Arithmetic of a compute stage (integers only; this is the golden contract)::
 
-    acc = bias + sum(x * w)                              # ap_int<acc_bits>
+    acc = bias + sum(x * w)                              # ap_int<acc_bits>, see "Accumulator overflow"
     y   = round_half_even(acc / 2**shift)                # arithmetic right shift
     y   = max(y, 0) if relu                              # fused ReLU
     y   = clip(y, out_min, out_max)                      # out_bits, signed unless relu
+
+Accumulator overflow (``Stage.acc_overflow``; A = ``acc_bits``, R = [-2**(A-1), 2**(A-1) - 1])::
+
+    wrap      acc = wrap_A(bias + sum(x * w))            two's complement modulo 2**A (the default)
+    saturate  acc_0     = sat_A(bias)                    sat_A(v) = min(max(v, -2**(A-1)), 2**(A-1) - 1)
+              acc_{j+1} = sat_A(acc_j + p_j)             j = 0 .. steps-1, one fold step per cycle
+              acc       = acc_steps
+
+``wrap`` is modular, so it does not depend on the summation order or the unrolling: only the
+final sum matters, and a width that holds the final sum's range is exact. ``saturate`` clips at
+every fold step, which is what a narrow hardware accumulator can do (an order-free clip of the
+exact sum would need the full-width sum first), so **its result depends on SIMD and KP and on the
+fold order** (never on PE: each output channel has its own accumulator). ``p_j`` is the exact
+(unbounded) sum of the products of fold step j, formed by an adder tree wide enough never to
+overflow. The fold steps of one output, in order:
+
+    conv1d    for cf in range(in_ch / simd): for kf in range(kernel / kp):        (channel blocks outer)
+                  p = sum_{kk < kp, ss < simd} x[kf*kp + kk][cf*simd + ss] * w[kf*kp + kk][cf*simd + ss][o]
+    dwconv1d  for kf in range(kernel / kp):  p = sum_{kk < kp} x[kf*kp + kk][c] * w[kf*kp + kk][c]
+    pwconv1d  for cf in range(in_ch / simd): p = sum_{ss < simd} x[cf*simd + ss] * w[cf*simd + ss][o]
+    dense     for cf in range(nin / simd):   p = sum_{ss < simd} x[cf*simd + ss] * w[cf*simd + ss][o]
+              (x flattened time-major, nin = in_len * in_ch)
+
+(x[k][c]: tap k of the stage's zero-padded input window.) When no running sum ever leaves R,
+both modes equal the exact sum; widths from ``nas/accumulators.py``'s ``bound`` mode guarantee
+that for every input. The golden model (nas/golden.py), the HLS library
+(hls/include/sustainml/accumulate.h) and the Verilog library implement this bit for bit.
 
 Average pooling (``avgpool1d``, ``gap1d``): ``y = clip(round_half_even(sum * avg_mult / 2**16))``
 with ``avg_mult = round(2**16 / window)``. Max pooling: the integer maximum.
@@ -35,6 +62,8 @@ from sustainml.yamlio import plain
 from .topology import Topology, TopologyError
 
 AVG_SHIFT = 16
+#: ``Stage.acc_overflow`` values (module docstring: "Accumulator overflow").
+ACC_OVERFLOW = ("wrap", "saturate")
 COMPUTE_KINDS = ("conv1d", "dwconv1d", "pwconv1d", "dense")
 STAGE_KINDS = COMPUTE_KINDS + ("maxpool1d", "avgpool1d", "gap1d")
 
@@ -65,6 +94,7 @@ class Stage:
     w_bits: int = 0
     shift: int = 0
     acc_bits: int = 32
+    acc_overflow: str = "wrap"  # "wrap" | "saturate" (see the module docstring)
     pe: int = 1  # unrolling over output channels / neurons
     simd: int = 1  # unrolling over input channels (dense: input features)
     kp: int = 1  # unrolling over kernel taps

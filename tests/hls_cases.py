@@ -3,7 +3,8 @@
 A case is one :class:`Stage` of any library module with random shape, widths (2..8, 16),
 shift, accumulator width (sometimes narrow enough to wrap) and a legal unrolling, plus
 random weights and inputs. :func:`golden_stage` is the reference: nas/golden.py's
-``accumulate``/``wrap``/``requantize`` for compute stages and ``pool`` for pooling.
+``bounded``/``requantize`` for compute stages (wrap or saturate as the stage says) and
+``pool`` for pooling.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def act_range(bits: int, signed: bool) -> tuple:
 def golden_stage(stage: Stage, x: np.ndarray, w: Optional[np.ndarray], b: Optional[np.ndarray]) -> np.ndarray:
     if not stage.is_compute:
         return golden.pool(stage, x)
-    return golden.requantize(stage, golden.wrap(golden.accumulate(stage, x, w, b), stage.acc_bits))
+    return golden.requantize(stage, golden.bounded(stage, x, w, b))
 
 
 def _bits_for_bound(bound: int) -> int:

@@ -11,8 +11,9 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
+from sustainml.nas import golden
 from sustainml.nas.costmodel import CostModelError, check_unrolling
-from sustainml.nas.quantized import STAGE_KINDS, Stage
+from sustainml.nas.quantized import ACC_OVERFLOW, STAGE_KINDS, Stage
 from sustainml.nas.topology import LEGAL_BITS
 
 from .errors import HlsGenError
@@ -39,6 +40,9 @@ def check_stage(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray], 
         if stage.out_bits != stage.in_bits or stage.out_signed != stage.in_signed:
             raise HlsGenError(f"{where} ({stage.kind}): pooling keeps its input width (in {stage.in_bits} bits, out {stage.out_bits})")
         return
+    if stage.acc_overflow not in ACC_OVERFLOW:
+        raise HlsGenError(f"{where} ({stage.kind}): acc_overflow={stage.acc_overflow!r} is not one of "
+                          f"{', '.join(ACC_OVERFLOW)}")
     if not 2 <= stage.acc_bits <= MAX_ACC_BITS:
         raise HlsGenError(f"{where} ({stage.kind}): acc_bits={stage.acc_bits} is outside 2..{MAX_ACC_BITS}")
     if not -MAX_ACC_BITS < stage.shift <= MAX_ACC_BITS or stage.acc_bits - min(stage.shift, 0) > MAX_ACC_BITS:
@@ -103,7 +107,7 @@ def config_struct(name: str, stage: Stage, comment: str) -> str:
         f"    static const bool OUT_SIGNED = {b(stage.out_signed)};\n"
         f"    static const int KERNEL = {stage.kernel}, STRIDE = {stage.stride}, PADDING = {stage.padding};\n"
         f"    static const int W_BITS = {stage.w_bits}, SHIFT = {stage.shift}, ACC_BITS = {stage.acc_bits};\n"
-        f"    static const bool RELU = {b(stage.relu)};\n"
+        f"    static const bool RELU = {b(stage.relu)}, ACC_SAT = {b(stage.acc_overflow == 'saturate')};\n"
         f"    static const int PE = {stage.pe}, SIMD = {stage.simd}, KP = {stage.kp};\n"
         f"    static const int AVG_MULT = {avg};\n"
         f"}};\n"
@@ -129,12 +133,16 @@ def array_literal(a: np.ndarray, indent: str = "    ", per_line: int = 16) -> st
 
 def weight_arrays(name: str, cfg: str, stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray]) -> str:
     """``NAME_w`` (weights, ap_int<W_BITS>) and ``NAME_b`` (biases as accumulator start values,
-    wrapped to ap_int<ACC_BITS>; zeros when the stage has no bias) as on-chip const arrays."""
+    wrapped or saturated to ap_int<ACC_BITS> as the stage's ``acc_overflow`` says; zeros when the
+    stage has no bias) as on-chip const arrays."""
     if not stage.is_compute:
         return ""
     dims = "".join(f"[{d}]" for d in stage.weight_shape)
     bias = np.zeros(stage.out_ch, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
-    bias = np.array([wrap_int(int(v), stage.acc_bits) for v in bias], dtype=object)
+    if stage.acc_overflow == "saturate":
+        bias = np.array([int(v) for v in golden.saturate(bias, stage.acc_bits)], dtype=object)
+    else:
+        bias = np.array([wrap_int(int(v), stage.acc_bits) for v in bias], dtype=object)
     return (
         f"static const ap_int<{cfg}::W_BITS> {name}_w{dims} = {array_literal(np.asarray(w, dtype=np.int64), '')};\n"
         f"static const ap_int<{cfg}::ACC_BITS> {name}_b[{stage.out_ch}] = {array_literal(bias, '')};\n"

@@ -7,6 +7,7 @@
 //   OUT_LEN, OUT_CH, OUT_BITS, OUT_SIGNED  output feature map
 //   KERNEL, STRIDE, PADDING                sliding window (conv / pooling)
 //   W_BITS, SHIFT, ACC_BITS, RELU          compute stages: weights, requantization, accumulator
+//   ACC_SAT                                accumulator overflow: saturate (true) or wrap (accumulate.h)
 //   PE, SIMD, KP                           unrolling: output channels, input channels, kernel taps
 //   AVG_MULT                               average pooling: round(2**16 / window)
 //

@@ -5,8 +5,9 @@
 // Weights w[KERNEL][IN_CH][OUT_CH] and biases b[OUT_CH] as in nas/quantized.py.
 // Unrolling: PE output channels x SIMD input channels x KP kernel taps per cycle; each factor
 // divides its dimension. One output beat takes (OUT_CH/PE)*(IN_CH/SIMD)*(KERNEL/KP) cycles.
-// The accumulator wraps at ACC_BITS (two's complement), so the sum is the same in any order:
-// the result does not depend on PE/SIMD/KP.
+// Accumulation per fold step through accum<CFG>::add (accumulate.h): with wrap-around
+// (ACC_SAT false) the result does not depend on PE/SIMD/KP; saturation (ACC_SAT true) clips after
+// each fold step, in the order f runs (channel blocks outer, tap blocks inner).
 // Pragmas (Vitis HLS): PIPELINE II=1 on the fold loop (the PE/KP/SIMD loops inside it are
 // fully unrolled); ARRAY_PARTITION cyclic factor=KP/SIMD/PE on weight dims 1/2/3 and
 // factor=PE on the biases, matching the unrolled accesses; the line buffer, accumulators and
@@ -14,6 +15,7 @@
 #ifndef SUSTAINML_LAYERS_CONV1D_H
 #define SUSTAINML_LAYERS_CONV1D_H
 
+#include "../accumulate.h"
 #include "../requant.h"
 #include "window.h"
 
@@ -52,14 +54,15 @@ void conv1d(hls::stream<typename io<CFG>::in_vec>& in, hls::stream<typename io<C
                 const bool last = cf == CF - 1 && kf == KF - 1;
                 for (int pp = 0; pp < CFG::PE; pp++) {
                     const int o = pf * CFG::PE + pp;
-                    acc_t a = first ? b[o] : acc[pp];
+                    typename accum<CFG>::part_t s = 0;
                     for (int kk = 0; kk < CFG::KP; kk++) {
                         const int k = kf * CFG::KP + kk;
                         for (int ss = 0; ss < CFG::SIMD; ss++) {
                             const int c = cf * CFG::SIMD + ss;
-                            a += taps[k][c] * w[k][c][o];
+                            s += taps[k][c] * w[k][c][o];
                         }
                     }
+                    const acc_t a = accum<CFG>::add(first ? b[o] : acc[pp], s);
                     acc[pp] = a;
                     if (last) res[o] = requantize<CFG>(a);
                 }

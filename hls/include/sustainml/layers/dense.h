@@ -5,13 +5,15 @@
 // The input is flattened time-major, the order it streams in. Weights w[IN_LEN*IN_CH][OUT_CH],
 // biases b[OUT_CH]; one output beat (OUT_LEN == 1) per sample. Unrolling: PE neurons x SIMD
 // input features per cycle (KP must be 1); a sample takes (OUT_CH/PE)*(IN_LEN*IN_CH/SIMD)
-// cycles after its input is buffered. The result does not depend on PE/SIMD.
+// cycles after its input is buffered. accum<CFG>::add per fold step (accumulate.h): wrap-around
+// does not depend on PE/SIMD; saturation clips after each step of SIMD features.
 // Pragmas (Vitis HLS): PIPELINE II=1 on the buffer fill and fold loops; ARRAY_PARTITION
 // cyclic factor=SIMD on the input buffer and weight dim 1, factor=PE on weight dim 2 and the
 // biases; accumulators and output beat complete.
 #ifndef SUSTAINML_LAYERS_DENSE_H
 #define SUSTAINML_LAYERS_DENSE_H
 
+#include "../accumulate.h"
 #include "../requant.h"
 #include "window.h"
 
@@ -49,11 +51,12 @@ void dense(hls::stream<typename io<CFG>::in_vec>& in, hls::stream<typename io<CF
             SML_PRAGMA(HLS PIPELINE II=1)
             for (int pp = 0; pp < CFG::PE; pp++) {
                 const int o = pf * CFG::PE + pp;
-                acc_t a = cf == 0 ? b[o] : acc[pp];
+                typename accum<CFG>::part_t s = 0;
                 for (int ss = 0; ss < CFG::SIMD; ss++) {
                     const int i = cf * CFG::SIMD + ss;
-                    a += x[i] * w[i][o];
+                    s += x[i] * w[i][o];
                 }
+                const acc_t a = accum<CFG>::add(cf == 0 ? b[o] : acc[pp], s);
                 acc[pp] = a;
                 if (cf == CF - 1) res[o] = requantize<CFG>(a);
             }

@@ -5,14 +5,15 @@
 //
 // Weights w[KERNEL][IN_CH] (OUT_CH == IN_CH); b[IN_CH] is zero unless the model has a bias.
 // Unrolling: PE channels x KP kernel taps per cycle (SIMD must be 1: a channel only meets its
-// own filter); one output beat takes (IN_CH/PE)*(KERNEL/KP) cycles. The result does not depend
-// on PE/KP (the accumulator wraps at ACC_BITS, so any summation order gives the same bits).
+// own filter); one output beat takes (IN_CH/PE)*(KERNEL/KP) cycles. accum<CFG>::add per fold step
+// (accumulate.h): wrap-around does not depend on PE/KP; saturation clips after each step of KP taps.
 // Pragmas (Vitis HLS): PIPELINE II=1 on the fold loop; ARRAY_PARTITION cyclic factor=KP dim=1
 // and factor=PE dim=2 on the weights, factor=PE on the biases; line buffer, accumulators and
 // output beat complete.
 #ifndef SUSTAINML_LAYERS_DWCONV1D_H
 #define SUSTAINML_LAYERS_DWCONV1D_H
 
+#include "../accumulate.h"
 #include "../requant.h"
 #include "window.h"
 
@@ -48,11 +49,12 @@ void dwconv1d(hls::stream<typename io<CFG>::in_vec>& in, hls::stream<typename io
                 SML_PRAGMA(HLS PIPELINE II=1)
                 for (int pp = 0; pp < CFG::PE; pp++) {
                     const int c = pf * CFG::PE + pp;
-                    acc_t a = kf == 0 ? b[c] : acc[pp];
+                    typename accum<CFG>::part_t s = 0;
                     for (int kk = 0; kk < CFG::KP; kk++) {
                         const int k = kf * CFG::KP + kk;
-                        a += taps[k][c] * w[k][c];
+                        s += taps[k][c] * w[k][c];
                     }
+                    const acc_t a = accum<CFG>::add(kf == 0 ? b[c] : acc[pp], s);
                     acc[pp] = a;
                     if (kf == KF - 1) res[c] = requantize<CFG>(a);
                 }

@@ -5,13 +5,15 @@
 //
 // Weights w[IN_CH][OUT_CH], biases b[OUT_CH]. Unrolling: PE output channels x SIMD input
 // channels per cycle (KP must be 1); one output beat takes (OUT_CH/PE)*(IN_CH/SIMD) cycles.
-// The result does not depend on PE/SIMD (wrapping accumulator, order-free sum).
+// accum<CFG>::add per fold step (accumulate.h): wrap-around does not depend on PE/SIMD;
+// saturation clips after each step of SIMD channels.
 // Pragmas (Vitis HLS): PIPELINE II=1 on the fold loop; ARRAY_PARTITION cyclic factor=SIMD
 // dim=1 and factor=PE dim=2 on the weights, factor=PE on the biases; input beat, accumulators
 // and output beat complete.
 #ifndef SUSTAINML_LAYERS_PWCONV1D_H
 #define SUSTAINML_LAYERS_PWCONV1D_H
 
+#include "../accumulate.h"
 #include "../requant.h"
 #include "window.h"
 
@@ -42,11 +44,12 @@ void pwconv1d(hls::stream<typename io<CFG>::in_vec>& in, hls::stream<typename io
                 SML_PRAGMA(HLS PIPELINE II=1)
                 for (int pp = 0; pp < CFG::PE; pp++) {
                     const int o = pf * CFG::PE + pp;
-                    acc_t a = cf == 0 ? b[o] : acc[pp];
+                    typename accum<CFG>::part_t s = 0;
                     for (int ss = 0; ss < CFG::SIMD; ss++) {
                         const int c = cf * CFG::SIMD + ss;
-                        a += x.d[c] * w[c][o];
+                        s += x.d[c] * w[c][o];
                     }
+                    const acc_t a = accum<CFG>::add(cf == 0 ? b[o] : acc[pp], s);
                     acc[pp] = a;
                     if (cf == CF - 1) res[o] = requantize<CFG>(a);
                 }
