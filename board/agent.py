@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -156,8 +155,32 @@ def _load(bundle_dir: str, part: Optional[str] = None):  # -> sustainml.board.bu
     return load_bundle(bundle_dir, part=part)
 
 
-def verify(bundle_dir: str, part: Optional[str]) -> Dict[str, Any]:
-    """Check every file's sha256 against the manifest on the board (and the part, when given)."""
+def _manifest_digest(bundle_dir: str) -> str:
+    from sustainml.board.bundle import manifest_digest
+    return manifest_digest(bundle_dir)
+
+
+def _safe(value: str, what: str) -> str:
+    """A name checked by :func:`sustainml.board.names.check_name` (as an agent error)."""
+    from sustainml.board.names import UnsafeName, check_name
+    try:
+        return check_name(value, what)
+    except UnsafeName as exc:
+        raise AgentError("UnsafeName", str(exc)) from None
+
+
+def _under(lay: Layout, path: str, area: PurePosixPath, what: str) -> str:
+    """``path`` resolved (symlinks followed), refused unless it lies under ``area`` of this root."""
+    full, base = os.path.realpath(path), os.path.realpath(str(area))
+    if full == base or os.path.commonpath([base, full]) != base:
+        raise AgentError("UnsafePath", f"{what} {path!r} is not under {area}")
+    return full
+
+
+def verify(lay: Layout, bundle_dir: str, part: Optional[str]) -> Dict[str, Any]:
+    """Check the manifest's digest, every file's sha256 and name against it on the board (and the
+    part, when given)."""
+    bundle_dir = _under(lay, bundle_dir, lay.staging, "bundle")
     b = _load(bundle_dir, part)
     files = b.manifest["files"]
     return {"name": b.name, "kind": b.kind, "part": b.part, "files": len(files),
@@ -169,12 +192,33 @@ def _dnnu(bundle_dir: str):  # -> sustainml.board.dnnu.Dnnu (simulated when $SUS
     return Dnnu.load(bundle_dir)
 
 
-def smoke(bundle_dir: str) -> Dict[str, Any]:
-    """Load the overlay and run its golden input: every output must match the golden output bit for bit."""
+def _float_path(dnnu: Any) -> Optional[int]:
+    """Mismatches of the float golden input, quantized with the manifest's ``io.input`` by the
+    runtime, against the golden outputs (None: the bundle has no float golden input)."""
+    x = dnnu.bundle.golden_float()
+    if x is None:
+        return None
+    _, gout = dnnu.bundle.golden()
+    saved = dict(dnnu._biases)
+    try:  # FP8 I/O: at the manifest's biases, as the golden codes are
+        for spec in (dnnu.input_spec, dnnu.output_spec):
+            if spec.fp8:
+                dnnu._biases[str(spec.register)] = int(spec.bias)
+        got = dnnu.predict(x).logits.reshape(gout.shape)
+    finally:
+        dnnu._biases = saved
+    return int((got != gout).sum())
+
+
+def smoke(lay: Layout, bundle_dir: str) -> Dict[str, Any]:
+    """Load the overlay and run its golden input, then its float golden input through the
+    manifest's quantizer: every output must match the golden output bit for bit."""
+    bundle_dir = _under(lay, bundle_dir, lay.root, "bundle")
     t0 = time.perf_counter()
     dnnu = _dnnu(bundle_dir)
     try:
         res = dnnu.smoke_test()
+        float_mism = _float_path(dnnu) if res["ok"] else None
     finally:
         dnnu.close()
     name = dnnu.bundle.name
@@ -182,7 +226,12 @@ def smoke(bundle_dir: str) -> Dict[str, Any]:
     if not res["ok"]:
         raise AgentError("SmokeMismatch", f"smoke test mismatch on {name}: {res['mismatches']} of {outputs} outputs "
                                           f"differ from the golden outputs ({res['samples']} samples)")
-    return {**res, "name": name, "outputs": outputs, "seconds": round(time.perf_counter() - t0, 3)}
+    if float_mism:
+        raise AgentError("SmokeMismatch", f"smoke test mismatch on {name} (float path): {float_mism} of {outputs} "
+                                          "outputs differ from the golden outputs when the float golden input is "
+                                          "quantized with the manifest's io.input")
+    return {**res, "name": name, "outputs": outputs, "float_path": float_mism is not None,
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 # --------------------------------------------------------------------------------- switching
@@ -204,22 +253,29 @@ def _target(link: PurePosixPath) -> Optional[str]:
 
 def activate(lay: Layout, bundle_dir: str, runtime_id: str, origin: str) -> Dict[str, Any]:
     """Turn a verified staged bundle into a release and make it current atomically."""
+    _safe(runtime_id, "runtime id")
     if not os.path.isdir(str(lay.runtime(runtime_id))):
         raise AgentError("RuntimeMissing", f"runtime {runtime_id} is not installed under {lay.runtimes}")
-    b = _load(bundle_dir)
-    digest = hashlib.sha256(open(os.path.join(bundle_dir, "manifest.yaml"), "rb").read()).hexdigest()
-    release = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{b.name}-{digest[:8]}"
+    bundle_dir = _under(lay, bundle_dir, lay.staging, "bundle")
+    b = _load(bundle_dir)  # checks the manifest digest, every file's sha256 and every name again
+    digest = _manifest_digest(bundle_dir)
+    release = _safe(f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{b.name}-{digest[:8]}",
+                    "release")
     os.makedirs(str(lay.releases), exist_ok=True)
     incoming = lay.releases / f".incoming-{release}"
     os.makedirs(str(incoming))
-    os.rename(bundle_dir, str(incoming / "bundle"))  # same filesystem: a rename, not a copy
-    os.symlink(f"../../runtime/{runtime_id}", str(incoming / "runtime"))
-    meta = {"release": release, "name": b.name, "kind": b.kind, "board": b.board, "part": b.part,
-            "digest": digest, "runtime": runtime_id, "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "origin": origin}
-    with open(str(incoming / "release.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-    os.rename(str(incoming), str(lay.releases / release))
+    try:
+        os.rename(bundle_dir, str(incoming / "bundle"))  # same filesystem: a rename, not a copy
+        os.symlink(f"../../runtime/{runtime_id}", str(incoming / "runtime"))
+        meta = {"release": release, "name": b.name, "kind": b.kind, "board": b.board, "part": b.part,
+                "digest": digest, "runtime": runtime_id, "io": b.manifest["io"],
+                "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "origin": origin}
+        with open(str(incoming / "release.json"), "w") as f:
+            json.dump(meta, f, indent=1)
+        os.rename(str(incoming), str(lay.releases / release))
+    except BaseException:
+        shutil.rmtree(str(incoming), ignore_errors=True)  # nothing half-made stays behind
+        raise
     old = _target(lay.current)
     if old:
         _point(lay.previous, old)
@@ -284,6 +340,7 @@ def infer(lay: Layout, input_path: str) -> Dict[str, Any]:
     integers used as they are. The logits are saved in results/ in the output container dtype."""
     import numpy as np
 
+    input_path = _under(lay, input_path, lay.staging, "input")
     dnnu = _dnnu(str(_active(lay) / "bundle"))
     try:
         res = dnnu.predict(np.load(input_path, allow_pickle=False))
@@ -333,12 +390,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_root(root: str) -> str:
+    """The overlay root: the inventory's rule (:func:`sustainml.board.names.check_abspath`)."""
+    try:
+        from sustainml.board.names import UnsafeName, check_abspath
+    except ImportError:  # ``info`` sent with ``python -c`` before any runtime exists: the host checked it
+        return root
+    try:
+        return check_abspath(root, "--root")
+    except UnsafeName as exc:
+        raise AgentError("UnsafePath", str(exc)) from None
+
+
 def _dispatch(a: argparse.Namespace) -> Dict[str, Any]:
-    lay = Layout(a.root)
+    lay = Layout(_check_root(a.root))
     commands: Dict[str, Callable[[], Dict[str, Any]]] = {
         "info": lambda: info(lay),
-        "verify": lambda: verify(a.bundle, a.part),
-        "smoke": lambda: smoke(a.bundle),
+        "verify": lambda: verify(lay, a.bundle, a.part),
+        "smoke": lambda: smoke(lay, a.bundle),
         "activate": lambda: activate(lay, a.bundle, a.runtime, a.origin),
         "rollback": lambda: rollback(lay),
         "infer": lambda: infer(lay, a.input),

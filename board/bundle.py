@@ -1,10 +1,14 @@
 """The overlay bundle (``overlays/NAME/``): manifest, file hashes, part check.
 
 A bundle is a directory holding ``manifest.yaml`` (format ``sustainml-overlay/1``, see
-docs/CONTRACTS.md) and every file the manifest lists under ``files:`` with its sha256. Loading
-refuses a bundle whose listed files are missing or changed, or that holds files the manifest
-does not list, naming the file; :func:`check_part` refuses a bundle built for another part.
-The host-side generator writes bundles with :func:`write_manifest`, which fills in ``files:``.
+docs/CONTRACTS.md), ``manifest.sha256`` (the manifest's own sha256, ``sha256sum`` format) and
+every file the manifest lists under ``files:`` with its sha256. Loading refuses a bundle whose
+manifest does not match its digest (edited after it was built), whose listed files are missing,
+changed or named outside the bundle (``..``, absolute, unsafe characters: :mod:`.names`), or
+that holds files the manifest does not list, naming the file; :func:`check_part` refuses a
+bundle built for another part. The host-side generator writes bundles with
+:func:`write_manifest` (the one writer of both files), which fills in ``files:`` and derives
+the float golden input the smoke test runs through the manifest's quantizer.
 
 Board-side module: standard library, numpy and pyyaml only.
 """
@@ -22,9 +26,16 @@ from sustainml.yamlio import plain, read_yaml
 
 from . import fp8
 from .errors import BundleError
+from .names import check_name, check_relpath, inside
 
 FORMAT = "sustainml-overlay/1"
 MANIFEST = "manifest.yaml"
+#: The manifest's digest, beside it: ``<sha256>  manifest.yaml`` (``sha256sum -c`` reads it).
+DIGEST = "manifest.sha256"
+#: Float golden input (derived by :func:`write_manifest`); its expected outputs are ``golden.output``.
+FLOAT_INPUT = "golden_float_input.npy"
+#: Offsets (in LSBs) added to the dequantized golden input: the right quantizer rounds them away.
+FLOAT_JITTER = 0.4
 KINDS = ("bitstream", "sim")
 REQUIRED = ("format", "name", "kind", "board", "part", "clock_mhz", "ip", "registers", "io")
 REGISTERS = ("ap_ctrl", "in_addr", "out_addr", "batch")
@@ -196,6 +207,12 @@ class Bundle:
             raise BundleError(f"{self.path / MANIFEST}: no golden input/output vectors")
         return np.load(self.path / g["input"]), np.load(self.path / g["output"])
 
+    def golden_float(self) -> Optional[np.ndarray]:
+        """The float golden input (None for a bundle without one): quantized with ``io.input``
+        it gives the golden input, so its expected outputs are the golden outputs."""
+        name = (self.manifest.get("golden") or {}).get("float_input")
+        return None if name is None else np.load(self.path / name, allow_pickle=False)
+
 
 def read_manifest(bundle_dir: PathLike) -> Dict[str, Any]:
     """Parse and structurally validate ``manifest.yaml`` (hashes are not checked here)."""
@@ -210,6 +227,28 @@ def read_manifest(bundle_dir: PathLike) -> Dict[str, Any]:
     return doc
 
 
+def manifest_digest(bundle_dir: PathLike) -> str:
+    """sha256 of the bundle's ``manifest.yaml`` bytes (it names the bundle: it lists every file's sha256)."""
+    return sha256_file(Path(bundle_dir) / MANIFEST)
+
+
+def verify_manifest_digest(bundle_dir: PathLike) -> str:
+    """Refuse a manifest that does not match ``manifest.sha256`` (or has none); returns the digest."""
+    d = Path(bundle_dir)
+    if not (d / MANIFEST).is_file():
+        raise BundleError(f"{d}: not a bundle (no {MANIFEST})")
+    try:
+        expected = (d / DIGEST).read_text().split()[0].lower()
+    except (OSError, IndexError, UnicodeDecodeError):
+        raise BundleError(f"{d / DIGEST}: missing or unreadable: the manifest is not covered by a digest "
+                          "(rebuild the bundle with `sustainml build`)") from None
+    got = manifest_digest(d)
+    if got != expected:
+        raise BundleError(f"{d / MANIFEST}: sha256 {got[:16]} does not match {DIGEST} ({expected[:16]}): "
+                          "the manifest was edited after the bundle was built")
+    return got
+
+
 def validate_manifest(doc: Any, where: str = MANIFEST, need_files: bool = True) -> None:
     """Raise :class:`BundleError` naming the first missing or invalid field."""
     if not isinstance(doc, dict):
@@ -221,6 +260,7 @@ def validate_manifest(doc: Any, where: str = MANIFEST, need_files: bool = True) 
             raise BundleError(f"{where}: missing field {key!r}")
     if doc["kind"] not in KINDS:
         raise BundleError(f"{where}: kind={doc['kind']!r} is not one of {', '.join(KINDS)}")
+    check_name(doc["name"], f"{where}: name", BundleError)
     regs = doc["registers"]
     if not isinstance(regs, Mapping) or any(r not in regs for r in REGISTERS):
         raise BundleError(f"{where}: registers must give {', '.join(REGISTERS)}")
@@ -236,23 +276,34 @@ def validate_manifest(doc: Any, where: str = MANIFEST, need_files: bool = True) 
         sim = doc.get("sim")
         if not isinstance(sim, Mapping) or "library" not in sim or "symbol" not in sim:
             raise BundleError(f"{where}: a sim bundle needs sim.library and sim.symbol")
-    if need_files and not isinstance(doc["files"], Mapping):
-        raise BundleError(f"{where}: files must map file names to sha256")
+        check_relpath(sim["library"], f"{where}: sim.library", BundleError)
+    golden = doc.get("golden") or {}
+    if not isinstance(golden, Mapping):
+        raise BundleError(f"{where}: golden must map input / output / float_input to file names")
+    for key, rel in golden.items():
+        check_relpath(rel, f"{where}: golden.{key}", BundleError)
+    if need_files:
+        if not isinstance(doc["files"], Mapping):
+            raise BundleError(f"{where}: files must map file names to sha256")
+        for rel in doc["files"]:
+            check_relpath(rel, f"{where}: files key", BundleError)
+            if rel in (MANIFEST, DIGEST):
+                raise BundleError(f"{where}: files must not list {rel}")
 
 
 def required_files(doc: Mapping[str, Any]) -> List[str]:
     """Files a bundle of this kind must list: the .hwh, the .bit or C-sim library, golden vectors."""
     name = doc["name"]
     req = [f"{name}.hwh", f"{name}.bit" if doc["kind"] == "bitstream" else doc["sim"]["library"]]
-    req += [v for k, v in (doc.get("golden") or {}).items() if k in ("input", "output")]
+    req += [v for k, v in (doc.get("golden") or {}).items() if k in ("input", "output", "float_input")]
     return req
 
 
 def bundle_files(bundle_dir: PathLike) -> List[str]:
-    """Every regular file under the bundle except the manifest, as sorted posix relative paths."""
+    """Every regular file under the bundle except the manifest and its digest, as sorted posix relative paths."""
     d = Path(bundle_dir)
     return sorted(rel for rel in (p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
-                  if rel != MANIFEST)
+                  if rel not in (MANIFEST, DIGEST))
 
 
 def verify_files(bundle_dir: PathLike, doc: Mapping[str, Any]) -> None:
@@ -263,7 +314,7 @@ def verify_files(bundle_dir: PathLike, doc: Mapping[str, Any]) -> None:
         if name not in listed:
             raise BundleError(f"{d / MANIFEST}: required file {name} is not listed under files")
     for name, digest in sorted(listed.items()):
-        p = d / name
+        p = Path(inside(str(d), name, f"{d / MANIFEST}: files key", BundleError))
         if not p.is_file():
             raise BundleError(f"{p}: listed in the manifest but missing from the bundle")
         if sha256_file(p) != digest.lower():
@@ -286,6 +337,8 @@ def check_part(bundle: Union[Bundle, Mapping[str, Any]], part: str) -> None:
 def load_bundle(bundle_dir: PathLike, part: Optional[str] = None, verify: bool = True) -> Bundle:
     """Read, validate and (by default) hash-verify a bundle; check its part when given."""
     d = Path(bundle_dir).resolve()
+    if verify:
+        verify_manifest_digest(d)
     doc = read_manifest(d)
     if verify:
         verify_files(d, doc)
@@ -294,23 +347,57 @@ def load_bundle(bundle_dir: PathLike, part: Optional[str] = None, verify: bool =
     return Bundle(d, doc)
 
 
-def write_manifest(bundle_dir: PathLike, manifest: Mapping[str, Any]) -> Path:
-    """Write ``manifest.yaml`` with ``files:`` set to the sha256 of every other file in the bundle.
+def float_golden_input(spec: IoSpec, golden_input: np.ndarray, seed: int = 0) -> Optional[np.ndarray]:
+    """Floats that ``spec`` quantizes back to ``golden_input`` exactly: the dequantized golden
+    input plus sub-LSB offsets (integer I/O), or the decoded FP8 codes; None when no such
+    round trip exists (then the float path cannot be checked from the integer vectors)."""
+    if spec.fp8:
+        x = spec.dequantize(golden_input)
+    else:
+        jitter = np.random.default_rng(seed).uniform(-FLOAT_JITTER, FLOAT_JITTER, size=golden_input.shape)
+        x = (golden_input.astype(np.float64) + jitter) * 2.0 ** -spec.frac
+    if not np.all(np.isfinite(x)) or not np.array_equal(spec.quantize(x), golden_input):
+        return None
+    return x
 
-    Fills in ``format`` and the default register map when absent; validates the result and
-    checks that the files its kind needs exist. Returns the manifest's path.
+
+def _add_float_golden(d: Path, doc: Dict[str, Any]) -> None:
+    """Derive ``golden.float_input`` from the integer golden input and ``io.input`` (once: a
+    re-written manifest keeps the one derived with the generator's quantizer)."""
+    g = doc.get("golden")
+    if not isinstance(g, dict) or "input" not in g or "float_input" in g or not (d / g["input"]).is_file():
+        return
+    spec = IoSpec.from_dict(doc["io"]["input"], f"{d / MANIFEST}: io.input")
+    x = float_golden_input(spec, np.load(d / g["input"], allow_pickle=False))
+    if x is not None:
+        np.save(d / FLOAT_INPUT, x)
+        doc["golden"] = {**g, "float_input": FLOAT_INPUT}
+
+
+def write_manifest(bundle_dir: PathLike, manifest: Mapping[str, Any]) -> Path:
+    """Write ``manifest.yaml`` with ``files:`` set to the sha256 of every other file in the bundle,
+    and ``manifest.sha256`` beside it.
+
+    Fills in ``format`` and the default register map when absent, and the float golden input
+    (:func:`float_golden_input`) when the manifest has none; validates the result and checks
+    that the files its kind needs exist. Returns the manifest's path.
     """
     d = Path(bundle_dir)
     doc: Dict[str, Any] = {"format": FORMAT, **dict(manifest)}
     doc.setdefault("registers", dict(DEFAULT_REGISTERS))
     validate_manifest(doc, str(d / MANIFEST), need_files=False)
+    _add_float_golden(d, doc)
     doc["files"] = {f: sha256_file(d / f) for f in bundle_files(d)}
+    validate_manifest(doc, str(d / MANIFEST))
     missing = [f for f in required_files(doc) if f not in doc["files"]]
     if missing:
         raise BundleError(f"{d / missing[0]}: required by a {doc['kind']} bundle but not present")
     path = d / MANIFEST
-    tmp = d / (MANIFEST + ".tmp")
-    tmp.write_text(yaml.safe_dump(plain(doc), sort_keys=False))
-    tmp.replace(path)
+    text = yaml.safe_dump(plain(doc), sort_keys=False).encode()
+    digest = hashlib.sha256(text).hexdigest()
+    for name, data in ((MANIFEST, text), (DIGEST, f"{digest}  {MANIFEST}\n".encode())):
+        tmp = d / (name + ".tmp")  # an interrupted write leaves a pair that does not match: refused
+        tmp.write_bytes(data)
+        tmp.replace(d / name)
     return path
 

@@ -4,16 +4,25 @@ from __future__ import annotations
 import contextlib
 import secrets
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .errors import DeployError
+from sustainml.board.names import UnsafeName, check_name
+
+from .errors import DeployError, RemoteCommandFailed
+from .inputs import check_against
 from .remote import Remote
 
 
-def infer(remote: Remote, input_npy: Path, out_npy: Path) -> Dict[str, Any]:
-    """Run the active overlay on ``input_npy``; the outputs land in ``out_npy`` (and stay in results/)."""
+def infer(remote: Remote, input_npy: Path, out_npy: Path, x: Optional[np.ndarray] = None) -> Dict[str, Any]:
+    """Run the active overlay on ``input_npy``; the outputs land in ``out_npy`` (and stay in results/).
+
+    ``x``: the batch as :func:`~.inputs.load_batch` checked it; then it is also checked against
+    the active overlay's input spec before anything is uploaded."""
+    if x is not None:
+        active = remote.info().get("active") or {}
+        check_against(input_npy, x, active.get("io") or {}, str(active.get("name")))
     stage = remote.layout.stage(f"infer-{secrets.token_hex(4)}")
     remote.sh(["mkdir", "-p", "--", stage], "creating the staging directory")
     try:
@@ -35,7 +44,10 @@ def pull(remote: Remote, dest: Path) -> Dict[str, Any]:
     got: List[str] = []
     entries = remote.info()["results"]
     for e in entries:
-        local = into / e["name"]
+        try:  # the names come from the board: a compromised one must not write outside DEST/BOARD
+            local = into / check_name(e["name"], "results file")
+        except UnsafeName as exc:
+            raise RemoteCommandFailed(f"{remote.board}: the board lists an unsafe results file: {exc}") from None
         if not (local.is_file() and local.stat().st_size == e["size"]):
             remote.get(remote.layout.results / e["name"], local)
             got.append(e["name"])

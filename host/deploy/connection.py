@@ -4,10 +4,13 @@ Host keys are checked against one known_hosts file: a changed key is refused, an
 is refused unless the caller accepts new keys (``--accept-new-host-key``), in which case it is
 appended to that file. Only the inventory's key file or the SSH agent are offered; the user's
 ``~/.ssh/config`` is not read, so the inventory is the whole story. Every paramiko / socket
-failure is translated into a one-line :class:`DeployError` naming the board.
+failure is translated into a one-line :class:`DeployError` naming the board; paramiko's own
+log (tracebacks of its transport thread) is not printed. An open session sends a keepalive
+every ``keepalive`` seconds of silence; the per-operation deadlines are in :mod:`.remote`.
 """
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from pathlib import Path
@@ -20,6 +23,8 @@ from .errors import AuthFailed, ConnectionLost, DeployError, HostKeyChanged, Unk
 from .inventory import BoardEntry
 
 _KNOWN_HOSTS_LOCK = threading.Lock()
+# paramiko logs its transport thread's tracebacks; without a handler Python prints them on stderr.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
@@ -66,6 +71,8 @@ def connect(board: BoardEntry, known_hosts: Path, accept_new_host_key: bool = Fa
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line naming the board
         conn.close()
         raise_connect_error(board, known_hosts, exc)
+    if board.keepalive:
+        conn.transport.set_keepalive(max(1, round(board.keepalive)))
     return conn
 
 
@@ -87,6 +94,10 @@ def raise_connect_error(board: BoardEntry, known_hosts: Path, exc: BaseException
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         why = sorted({(e.strerror or str(e)).lower() for e in exc.errors.values()})
         raise Unreachable(f"{board}: host unreachable: {', '.join(why)} (port {board.port})") from None
+    closed = isinstance(exc.__context__, (EOFError, ConnectionResetError))
+    if isinstance(exc, paramiko.SSHException) and closed and "banner" in str(exc):
+        raise Unreachable(f"{board}: no SSH greeting: port {board.port} closed the connection without sending "
+                          "an SSH banner (is it an SSH server?)") from None
     # No banner: the banner timeout, or the handshake deadline passing first ("No existing session").
     if isinstance(exc, paramiko.SSHException) and ("banner" in str(exc) or "No existing session" in str(exc)):
         raise Unreachable(f"{board}: host unreachable: no SSH handshake within {t:g} s "

@@ -50,3 +50,7 @@ class SmokeMismatch(DeployError):
 
 class RemoteCommandFailed(DeployError):
     """A command on the board failed; the message carries the board's own one-line reason."""
+
+
+class DeadlinePassed(DeployError):
+    """An operation on one board took longer than its deadline (``deadlines:`` in the inventory)."""

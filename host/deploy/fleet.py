@@ -7,6 +7,7 @@ its own :class:`Outcome`: one failing board never stops or hides the others.
 """
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -39,6 +40,17 @@ class Outcome:
         return self.error is None
 
 
+def _run(board: BoardEntry, fn: Callable[[BoardEntry], Any]) -> Outcome:
+    t0 = time.perf_counter()
+    try:
+        return Outcome(board, value=fn(board), seconds=time.perf_counter() - t0)
+    except SustainmlError as exc:
+        return Outcome(board, error=str(exc), kind=type(exc).__name__, seconds=time.perf_counter() - t0)
+    except Exception as exc:  # noqa: BLE001 - an unexpected failure must not take the other boards down
+        return Outcome(board, error=f"{board}: unexpected {type(exc).__name__}: {exc}", kind=type(exc).__name__,
+                       seconds=time.perf_counter() - t0)
+
+
 @contextmanager
 def session(board: BoardEntry, known_hosts: Path, accept_new_host_key: bool = False) -> Iterator[Remote]:
     """An open :class:`Remote` on ``board``, closed on exit."""
@@ -49,18 +61,18 @@ def session(board: BoardEntry, known_hosts: Path, accept_new_host_key: bool = Fa
         conn.close()
 
 
-def for_each(boards: Sequence[BoardEntry], fn: Callable[[BoardEntry], Any]) -> List[Outcome]:
-    """``fn(board)`` on every board concurrently; outcomes in the order of ``boards``."""
+def for_each(boards: Sequence[BoardEntry], fn: Callable[[BoardEntry], Any],
+             done: Optional[Callable[[Outcome], None]] = None) -> List[Outcome]:
+    """``fn(board)`` on every board concurrently; outcomes in the order of ``boards``, each also
+    passed to ``done`` (one call at a time) the moment its board finishes."""
+    lock = threading.Lock()
 
     def one(board: BoardEntry) -> Outcome:
-        t0 = time.perf_counter()
-        try:
-            return Outcome(board, value=fn(board), seconds=time.perf_counter() - t0)
-        except SustainmlError as exc:
-            return Outcome(board, error=str(exc), kind=type(exc).__name__, seconds=time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001 - an unexpected failure must not take the other boards down
-            return Outcome(board, error=f"{board}: unexpected {type(exc).__name__}: {exc}", kind=type(exc).__name__,
-                           seconds=time.perf_counter() - t0)
+        out = _run(board, fn)
+        if done is not None:
+            with lock:
+                done(out)
+        return out
 
     if not boards:
         return []

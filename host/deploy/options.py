@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence
 
+from rich.markup import escape
+
 from sustainml.host.progress import table
 
 from .fleet import Outcome, for_each, session
@@ -64,8 +66,8 @@ def report(args: argparse.Namespace, title: str, columns: Sequence[str], outcome
         print(json.dumps(doc, indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
     else:
         rows = [[o.board.name, *(row(o) if o.ok else [f"FAILED ({o.kind})"] + [""] * (len(columns) - 1))]
-                for o in outcomes]
-        table(title, ["board", *columns], rows)
+                for o in outcomes]  # cells are data, never rich markup ("[bf39...]" is a digest)
+        table(escape(title), ["board", *columns], [[escape(str(c)) for c in r] for r in rows])
     for o in outcomes:
         if not o.ok:
             print(f"sustainml-deploy: error: {o.error}", file=sys.stderr)

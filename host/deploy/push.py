@@ -26,7 +26,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from sustainml.board.bundle import Bundle, BundleError, check_part, load_bundle
+from sustainml.board.bundle import DIGEST, MANIFEST, Bundle, BundleError, check_part, load_bundle
 from sustainml.board.errors import BoardError
 from sustainml.board.identity import lookup
 
@@ -49,8 +49,7 @@ Step = Callable[[BoardEntry, str], None]
 
 
 def bundle_bytes(bundle: Bundle) -> int:
-    return sum((bundle.path / f).stat().st_size for f in bundle.manifest["files"]) + \
-        (bundle.path / "manifest.yaml").stat().st_size
+    return sum((bundle.path / f).stat().st_size for f in [*bundle.manifest["files"], MANIFEST, DIGEST])
 
 
 def require_part(bundle: Bundle, board: BoardEntry) -> None:
@@ -112,16 +111,19 @@ def push_one(remote: Remote, bundle: Bundle, wheel: RuntimeWheel, step: Step) ->
         runtime = lay.runtime(wheel.id)
         if not have_runtime:
             step(board, f"installing runtime {wheel.id}")
-            remote.put(wheel.path, stage / wheel.path.name)
-            tmp = lay.runtimes / f".{wheel.id}.{token}"
-            remote.sh([board.python, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir",
-                       "--disable-pip-version-check", "--quiet", "--target", tmp, stage / wheel.path.name],
-                      "installing the runtime wheel")
-            remote.sh([board.python, "-c", _RENAME, tmp, runtime], "switching the runtime in")
+            with remote.deadline("install", f"installing runtime {wheel.id}"):
+                remote.put(wheel.path, stage / wheel.path.name)
+                tmp = lay.runtimes / f".{wheel.id}.{token}"
+                remote.sh([board.python, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir",
+                           "--disable-pip-version-check", "--quiet", "--target", tmp, stage / wheel.path.name],
+                          "installing the runtime wheel")
+                remote.sh([board.python, "-c", _RENAME, tmp, runtime], "switching the runtime in")
         step(board, "uploading bundle")
-        for f in sorted(bundle.manifest["files"]):
-            remote.put(bundle.path / f, staged / f)
-        remote.put(bundle.path / "manifest.yaml", staged / "manifest.yaml")  # last: marks a whole upload
+        with remote.deadline("upload", "uploading the bundle"):
+            for f in sorted(bundle.manifest["files"]):
+                remote.put(bundle.path / f, staged / f)
+            remote.put(bundle.path / DIGEST, staged / DIGEST)
+            remote.put(bundle.path / MANIFEST, staged / MANIFEST)  # last: marks a whole upload
         step(board, "verifying sha256 on the board")
         remote.agent("verify", staged, "--part", board.part, runtime=runtime, doing="verifying the upload")
         step(board, "smoke test")
@@ -140,11 +142,13 @@ def push_one(remote: Remote, bundle: Bundle, wheel: RuntimeWheel, step: Step) ->
 
 
 def push(bundle_dir: Path, boards: Sequence[BoardEntry], wheel: RuntimeWheel, known_hosts: Path,
-         accept_new_host_key: bool = False, step: Optional[Step] = None) -> List[Outcome]:
-    """Push ``bundle_dir`` to every board concurrently; one :class:`Outcome` per board.
+         accept_new_host_key: bool = False, step: Optional[Step] = None,
+         done: Optional[Callable[[Outcome], None]] = None) -> List[Outcome]:
+    """Push ``bundle_dir`` to every board concurrently; one :class:`Outcome` per board, each also
+    given to ``done`` as soon as that board finishes.
 
-    The bundle is hash-verified once before anything else (a bad bundle raises); the part
-    check and everything after it are per board.
+    The bundle (manifest digest, names, hashes) is verified once before anything else (a bad
+    bundle raises); the part check and everything after it are per board.
     """
     bundle = load_bundle(bundle_dir)
     report = step or (lambda b, s: None)
@@ -155,4 +159,4 @@ def push(bundle_dir: Path, boards: Sequence[BoardEntry], wheel: RuntimeWheel, kn
         with session(board, known_hosts, accept_new_host_key) as remote:
             return push_one(remote, bundle, wheel, report)
 
-    return for_each(boards, one)
+    return for_each(boards, one, done)

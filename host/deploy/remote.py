@@ -5,14 +5,23 @@ user-controlled string (paths, bundle names, board fields) is ever interpreted b
 Agent calls run ``python -m sustainml.board.agent`` from a runtime directory put on
 PYTHONPATH; :meth:`Remote.info` passes the agent's source with ``python -c`` instead, so it
 also works on a board with nothing installed.
+
+Deadlines: every operation runs under :meth:`Remote.deadline` (seconds from the inventory's
+``deadlines:``). The command's invoke timeout and the SFTP channel's timeout are set to it, and
+a watchdog closes the SSH transport when it passes, so a board that stops answering (SIGSTOPped
+sshd, frozen kernel, pulled cable) unblocks every read and write of its session at once; the
+operation then fails with one :class:`DeadlinePassed` line and the other boards carry on.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import shlex
+import shutil
+import threading
+import time
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Union
 
 import paramiko
 from fabric import Connection
@@ -23,12 +32,13 @@ from sustainml.board.agent import Layout
 from sustainml.board.sim import ENV as SIM_ENV
 
 from .connection import lost
-from .errors import DeployError, DiskFull, RemoteCommandFailed, RemotePythonError, SmokeMismatch
+from .errors import DeadlinePassed, DeployError, DiskFull, RemoteCommandFailed, RemotePythonError, SmokeMismatch
 from .inventory import BoardEntry
 
 #: Agent failure kinds that have their own error class on the host.
 AGENT_ERRORS = {"SmokeMismatch": SmokeMismatch, "DiskFull": DiskFull}
-COMMAND_TIMEOUT = 600.0
+#: Agent commands and the deadline each runs under (others: ``command``).
+AGENT_DEADLINES = {"smoke": "smoke", "infer": "infer"}
 _LINK_ERRORS = (EOFError, OSError, paramiko.SSHException)
 
 
@@ -46,18 +56,60 @@ class Remote:
     def __init__(self, board: BoardEntry, conn: Connection) -> None:
         self.board, self.conn = board, conn
         self.layout = Layout(board.root)
+        self._ends: Optional[float] = None  # when the deadline in force passes (the outermost wins)
+
+    # ------------------------------------------------------------------ deadlines
+    @contextlib.contextmanager
+    def deadline(self, operation: str, doing: str) -> Iterator[float]:
+        """Run the body under the board's ``deadlines[operation]``; yields the seconds left to it.
+
+        Nested calls run under the outer deadline. When it passes, the SSH transport is closed
+        (every blocked call returns) and :class:`DeadlinePassed` is raised."""
+        if self._ends is not None:
+            yield max(self._ends - time.monotonic(), 0.1)
+            return
+        seconds = self.board.deadline(operation)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            transport = getattr(getattr(self.conn, "client", None), "get_transport", lambda: None)()
+            if transport is not None:
+                transport.close()
+
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        self._ends = time.monotonic() + seconds
+        timer.start()
+        try:
+            yield seconds
+        except (DeployError, *_LINK_ERRORS):
+            if expired.is_set():
+                raise self._passed(operation, doing, seconds) from None
+            raise
+        finally:
+            timer.cancel()
+            self._ends = None
+        if expired.is_set():  # it passed as the body returned: the session is gone all the same
+            raise self._passed(operation, doing, seconds)
+
+    def _passed(self, operation: str, doing: str, seconds: float) -> DeadlinePassed:
+        return DeadlinePassed(f"{self.board}: deadline passed: {doing} took more than {seconds:g} s "
+                              f"(deadlines.{operation} in the inventory); the board stopped answering or is slow")
 
     # ------------------------------------------------------------------ commands
     def sh(self, argv: Sequence[Union[str, PurePosixPath]], doing: str, env: Optional[Mapping[str, str]] = None,
-           timeout: float = COMMAND_TIMEOUT, check: bool = True):
-        """Run ``argv`` on the board; a non-zero exit raises unless ``check`` is false."""
+           operation: str = "command", check: bool = True):
+        """Run ``argv`` on the board under ``deadlines[operation]``; a non-zero exit raises unless
+        ``check`` is false."""
         cmd = command(argv, env)
-        try:
-            res = self.conn.run(cmd, hide=True, warn=True, timeout=timeout, in_stream=False)
-        except CommandTimedOut:
-            raise DeployError(f"{self.board}: timed out after {timeout:g} s while {doing}") from None
-        except _LINK_ERRORS as exc:
-            raise lost(self.board, doing, exc) from None
+        with self.deadline(operation, doing) as seconds:
+            try:
+                res = self.conn.run(cmd, hide=True, warn=True, timeout=seconds, in_stream=False)
+            except CommandTimedOut:
+                raise self._passed(operation, doing, seconds) from None
+            except _LINK_ERRORS as exc:
+                raise lost(self.board, doing, exc) from None
         if res.exited == -1 or not self.conn.is_connected:
             raise lost(self.board, doing, EOFError("session closed"))
         if res.exited == 127 and str(argv[0]) == self.board.python:
@@ -83,13 +135,14 @@ class Remote:
         return doc["result"]
 
     def agent(self, *args: Union[str, PurePosixPath], runtime: Optional[PurePosixPath] = None,
-              doing: str = "", timeout: float = COMMAND_TIMEOUT) -> Dict[str, Any]:
+              doing: str = "") -> Dict[str, Any]:
         """``python -m sustainml.board.agent --root ROOT ARGS`` with ``runtime`` (default: the active one)."""
         env = {"PYTHONPATH": str(runtime or self.layout.active_runtime())}
         if self.board.simulated:
             env[SIM_ENV] = self.board.board
         res = self.sh([self.board.python, "-m", "sustainml.board.agent", "--root", self.layout.root, *args],
-                      doing or f"agent {args[0]}", env=env, timeout=timeout, check=False)
+                      doing or f"agent {args[0]}", env=env, operation=AGENT_DEADLINES.get(str(args[0]), "command"),
+                      check=False)
         return self._json(res, doing or f"agent {args[0]}")
 
     def info(self) -> Dict[str, Any]:
@@ -101,23 +154,58 @@ class Remote:
 
     # ------------------------------------------------------------------ files
     def put(self, local: Union[str, Path], remote: PurePosixPath) -> None:
-        with self._transfer(f"uploading {Path(local).name}", f"uploading {local} to {remote}"):
+        size = Path(local).stat().st_size
+        with self._transfer(f"uploading {Path(local).name}", f"uploading {local} to {remote}",
+                            lambda: self._board_full(remote.parent, size)):
             self.conn.put(str(local), remote=str(remote))
 
     def get(self, remote: PurePosixPath, local: Union[str, Path]) -> Path:
-        with self._transfer(f"downloading {remote}", f"downloading {remote}"):
+        with self._transfer(f"downloading {remote}", f"downloading {remote}", lambda: _local_full(Path(local))):
             self.conn.get(str(remote), local=str(local))
         return Path(local)
 
     @contextlib.contextmanager
-    def _transfer(self, doing: str, what: str) -> Iterator[None]:
-        """SFTP errors as one-line deploy errors: a lost link, or ``what`` failed on a live one."""
+    def _transfer(self, doing: str, what: str, full: Callable[[], Optional[str]]) -> Iterator[None]:
+        """An SFTP transfer under the ``upload`` deadline, its errors as one-line deploy errors: a
+        lost link, a full disk (``full()`` says where; SFTP itself only says ``Failure``), or
+        ``what`` failed."""
+        with self.deadline("upload", doing) as seconds:
+            try:
+                if isinstance(self.conn, Connection):  # a stalled SFTP read or write gives up at the deadline
+                    self.conn.sftp().get_channel().settimeout(seconds)
+                yield
+            except _LINK_ERRORS as exc:
+                if isinstance(exc, (EOFError, paramiko.SSHException)) or not self.conn.is_connected:
+                    raise lost(self.board, doing, exc) from None
+                try:  # an SFTP status (OSError) on a live link: a full disk, or what it says
+                    where = full()
+                except Exception:  # noqa: BLE001 - the probe needs the link: it died with the transfer
+                    raise lost(self.board, doing, exc) from None
+                if where:
+                    raise DiskFull(f"{self.board}: disk full: {doing} failed: {where}") from None
+                raise RemoteCommandFailed(f"{self.board}: {what} failed: {exc}") from None
+
+    def _board_full(self, directory: PurePosixPath, size: int) -> Optional[str]:
+        """Where the board has no room for ``size`` more bytes under ``directory`` (None: it has);
+        raises when the board cannot be asked (the link is gone)."""
+        if not self.conn.is_connected:  # fabric's run would silently reconnect
+            raise EOFError("session closed")
+        res = self.conn.run(command(["df", "-Pk", "--", directory]), hide=True, warn=True, timeout=10, in_stream=False)
+        if res.exited == -1 or not self.conn.is_connected:
+            raise EOFError("session closed")
         try:
-            yield
-        except _LINK_ERRORS as exc:
-            if not self.conn.is_connected:
-                raise lost(self.board, doing, exc) from None
-            raise RemoteCommandFailed(f"{self.board}: {what} failed: {exc}") from None
+            free = int(res.stdout.splitlines()[-1].split()[3]) * 1024
+        except (IndexError, ValueError):  # no df on the board: no diagnosis
+            return None
+        return f"{free / 2**20:.1f} MB left under {directory} on the board" if free < size else None
+
+
+def _local_full(path: Path) -> Optional[str]:
+    try:
+        free = shutil.disk_usage(path.parent if path.parent.exists() else ".").free
+    except OSError:
+        return None
+    return f"{free / 2**20:.1f} MB left under {path.parent} on this machine" if free < 2**20 else None
 
 
 def _last_line(text: str) -> str:

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sustainml.host.progress import console
@@ -35,6 +36,14 @@ def row(o: Outcome) -> Sequence[object]:
             v["runtime"] + (" (installed)" if v["installed_runtime"] else ""), f"{o.seconds:.1f}"]
 
 
+def finished(o: Outcome) -> str:
+    """The line printed the moment one board's push ends."""
+    if not o.ok:
+        return f"{o.board.name}: FAILED ({o.kind}) after {o.seconds:.1f} s"
+    v = o.value
+    return f"{o.board.name}: ok, {v['release']['name']} {v['release']['digest'][:12]} active after {o.seconds:.1f} s"
+
+
 def run(args: argparse.Namespace) -> int:
     inv = inventory(args)
     boards = selected(args, inv)
@@ -44,10 +53,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[info]}"),
                       TimeElapsedColumn(), console=console, transient=True) as prog:
-            tasks = {b.name: prog.add_task(b.name, total=None, info="waiting") for b in boards}
+            tasks = {b.name: prog.add_task(escape(b.name), total=None, info="waiting") for b in boards}
 
             def step(board: BoardEntry, what: str) -> None:
-                prog.update(tasks[board.name], info=what)
+                prog.update(tasks[board.name], info=escape(what))
 
-            outcomes = push(args.bundle, boards, wheel, inv.known_hosts, args.accept_new_host_key, step)
+            def done(o: Outcome) -> None:
+                prog.update(tasks[o.board.name], info="done" if o.ok else "FAILED")
+                prog.console.print(finished(o), markup=False, highlight=False, soft_wrap=True)
+                prog.console.file.flush()
+
+            outcomes = push(args.bundle, boards, wheel, inv.known_hosts, args.accept_new_host_key, step, done)
     return report(args, f"push {args.bundle}", COLUMNS, outcomes, row)
