@@ -19,7 +19,7 @@ import yaml
 
 from deploy_helpers import assemble_bundle, forge_manifest
 from loopback_sshd import free_port, signal_all
-from sustainml.board.bundle import load_bundle, write_manifest
+from sustainml.board.bundle import IoSpec, float_golden_input, load_bundle, write_manifest
 from sustainml.host.deploy.inventory import load_inventory
 from sustainml.host.deploy.push import push
 from sustainml.host.deploy_cli import main
@@ -174,6 +174,23 @@ def test_a_redigested_frac_edit_fails_the_float_smoke_test(inventory, sim_bundle
     assert not (Path(inventory.boards["sim-a"].root) / "current").exists()
 
 
+@pytest.mark.parametrize("spec, golden", [
+    (IoSpec((16, 1), "int8", 8, True, 4), np.random.default_rng(1).integers(-128, 128, (4, 16, 1)).astype(np.int8)),
+    (IoSpec((16, 1), "int16", 12, True, 9), np.random.default_rng(2).integers(-2048, 2048, (4, 16, 1)).astype(np.int16)),
+    (IoSpec((192,), "uint8", 8, True, 4, "fp8-e5m2", 15, "in_bias"),  # every finite E5M2 code
+     np.array([[c for c in range(256) if c & 0x7C != 0x7C]], dtype=np.uint8)),
+])
+def test_float_golden_input_quantizes_back_only_with_the_right_io(spec, golden):
+    from dataclasses import replace
+
+    x = float_golden_input(spec, golden)
+    assert x is not None and x.dtype == np.float64 and np.array_equal(spec.quantize(x), golden)
+    if not spec.fp8:  # sub-LSB offsets: a quantizer that truncates, or another frac, gets other values
+        assert np.abs(x * 2.0 ** spec.frac - golden).max() > 0.2
+        assert not np.array_equal(replace(spec, frac=spec.frac + 2).quantize(x), golden)
+        assert not np.array_equal(np.trunc(x * 2.0 ** spec.frac), golden)
+
+
 # ------------------------------------------------------------------ 4. hostile names and roots
 @pytest.mark.parametrize("field, value, message", [
     ("root", "{tmp}/x;touch PWNED", "x;touch PWNED' must be an absolute path of safe names"),
@@ -284,24 +301,36 @@ def test_a_port_that_closes_without_a_greeting_is_one_line(make_inventory, capfd
     assert "no SSH greeting: port" in one_error_line(err) and "closed the connection" in err
 
 
-def test_disk_filled_during_upload_says_disk_full(make_inventory, tmp_path, runtime_wheel):
+def test_a_disk_that_fills_says_disk_full(make_inventory, sim_bundle, variant, tmp_path, runtime_wheel, capfd):
     small = tmp_path / "small"
     small.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(small)]).returncode:
         pytest.skip("cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)")
+    filler = small / "filler"
+
+    def fill(leave: int) -> None:  # another process takes the space
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (shutil.disk_usage(small).free - leave))
+
     try:
-        bundle = assemble_bundle(tmp_path / "b", pad_bytes=2 * 2**20)
-        inv = load_inventory(make_inventory(**{"sim-a": {"root": str(small / "sustainml")}}))
-        filler = small / "filler"
-
-        def fill(board, what: str) -> None:  # another process takes the space after the free-space check
-            if what == "uploading bundle":
-                with open(filler, "wb") as f:
-                    f.write(b"\0" * (shutil.disk_usage(small).free - 2**20))
-
-        [out] = push(bundle, [inv.boards["sim-a"]], runtime_wheel, inv.known_hosts, step=fill)
+        inv = make_inventory(**{"sim-a": {"root": str(small / "sustainml")}})
+        board = load_inventory(inv).boards["sim-a"]
+        [first] = push(sim_bundle, [board], runtime_wheel, load_inventory(inv).known_hosts)
+        assert first.ok, first.error
+        # infer: the batch does not fit any more (SFTP said "size mismatch in put!")
+        gx, _ = load_bundle(sim_bundle).golden()
+        np.save(tmp_path / "x.npy", np.tile(gx, (2000 // len(gx) + 1, 1, 1)))
+        fill(leave=4096)
+        code, out, err = cli(capfd, "infer", "--board", "sim-a", tmp_path / "x.npy", "--inventory", inv)
+        assert code == 1 and "disk full: uploading x.npy failed: 0.0 MB left under" in one_error_line(err)
+        filler.unlink()
+        # push: the space goes after the free-space check, during the upload (SFTP said "Failure")
+        big = variant("fills", extra={"pad.bin": os.urandom(2 * 2**20)})
+        [out] = push(big, [board], runtime_wheel, load_inventory(inv).known_hosts,
+                     step=lambda b, what: what == "uploading bundle" and fill(leave=2**20))
         assert out.kind == "DiskFull", out
         assert "disk full: uploading pad.bin failed: " in out.error and "MB left under" in out.error
+        assert os.readlink(small / "sustainml" / "current").endswith(first.value["release"]["release"])
     finally:
         subprocess.run(["umount", str(small)], check=True)
 
