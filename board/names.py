@@ -20,7 +20,7 @@ from typing import Type
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SEGMENT = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}")
-_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_-]{0,252}")
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:%_-]{0,252}")
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
 
 
@@ -63,7 +63,7 @@ def check_abspath(value: object, what: str, error: Type[Exception] = UnsafeName)
 
 
 def check_host(value: object, what: str, error: Type[Exception] = UnsafeName) -> str:
-    """A host name or IP address (v4 or v6)."""
+    """A host name or IP address (v4, or v6 with an optional %zone)."""
     if not isinstance(value, str) or not _HOST.fullmatch(value):
         raise error(f"{what} {_show(value)} is not a host name or IP address")
     return value

@@ -89,11 +89,17 @@ def test_pull_for_a_board_named_to_escape_dest_is_refused(make_inventory, tmp_pa
 
 # ------------------------------------------------------------------ 2. a frozen board
 def test_a_sigstopped_board_fails_by_its_deadline_while_the_other_is_printed(
-        make_inventory, variant, runtime_wheel, sshds, tmp_path):
-    deadline = 8  # long enough for B to finish first on a loaded machine, so its line must not wait for A
+        make_inventory, sim_bundle, variant, runtime_wheel, sshds, tmp_path):
+    import re
+
+    deadline = 5
     inv = make_inventory(**{"sim-a": {"deadlines": {"upload": deadline}, "keepalive": 1}})
+    boards = load_inventory(inv).boards
+    # B has the runtime already (A installs it first), so B is usually done well before A's deadline
+    [pre] = push(sim_bundle, [boards["sim-b"]], runtime_wheel, load_inventory(inv).known_hosts)
+    assert pre.ok, pre.error
     big = variant("frozen", extra={"pad.bin": os.urandom(16 * 2**20)})
-    staging = Path(load_inventory(inv).boards["sim-a"].root) / "staging"
+    staging = Path(boards["sim-a"].root) / "staging"
     stopped: list = []
 
     def freeze_a_mid_upload() -> None:
@@ -124,16 +130,39 @@ def test_a_sigstopped_board_fails_by_its_deadline_while_the_other_is_printed(
         if proc.poll() is None:
             proc.kill()
     assert stopped and stopped[0][1], "board A was never frozen mid-upload"
-    frozen_at = stopped[0][0]
     assert code == 1, err
     assert "sim-a" in proc.stdout.read()  # the table
-    a = [t for t, ln in lines if ln.startswith("sim-a: FAILED (DeadlinePassed)")]
-    b = [t for t, ln in lines if ln.startswith("sim-b: ok, ")]
-    assert a and b, lines
-    assert a[0] - frozen_at < deadline + 10 and ended - frozen_at < deadline + 10
-    assert b[0] < a[0]  # B's result was printed when it finished, not held back by A
+    [(t_a, line_a)] = [(t, ln) for t, ln in lines if ln.startswith("sim-a: FAILED (DeadlinePassed) after ")]
+    [(t_b, line_b)] = [(t, ln) for t, ln in lines if ln.startswith("sim-b: ok, ")]
+    assert t_a - stopped[0][0] < deadline + 10 and ended - stopped[0][0] < deadline + 10
+    # each line arrives when its board finishes: the gap between the lines is the gap between the
+    # boards' own durations (printing both at the end would put them together)
+    s_a, s_b = (float(re.search(r"after ([\d.]+) s", ln).group(1)) for ln in (line_a, line_b))
+    assert abs((t_a - t_b) - (s_a - s_b)) < 2.0, (s_a, s_b, t_a - t_b)
     assert f"deadline passed: uploading the bundle took more than {deadline} s (deadlines.upload" in err
     assert "Traceback" not in err
+
+
+def test_a_command_past_its_deadline_fails_alone(make_inventory, tmp_path):
+    from sustainml.host.deploy.errors import DeadlinePassed
+    from sustainml.host.deploy.fleet import for_each, session
+
+    inv = load_inventory(make_inventory(**{"sim-a": {"deadlines": {"command": 1}}}))
+
+    def sleep(board):
+        with session(board, inv.known_hosts) as remote:
+            t0 = time.monotonic()
+            try:
+                remote.sh(["sleep", "30"], "sleeping")
+            finally:
+                took = time.monotonic() - t0
+        return took
+
+    a, b = for_each([inv.boards["sim-a"], inv.boards["sim-b"]], lambda board: (
+        sleep(board) if board.name == "sim-a" else "ok"))
+    assert a.kind == DeadlinePassed.__name__ and a.seconds < 1 + 10
+    assert "deadline passed: sleeping took more than 1 s (deadlines.command in the inventory)" in a.error
+    assert b.ok and b.value == "ok"
 
 
 # ------------------------------------------------------------------ 3. the manifest's digest
