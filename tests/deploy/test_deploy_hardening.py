@@ -59,6 +59,19 @@ def test_bundle_keys_leaving_the_root_never_write_outside_it(make_inventory, tmp
         forge_manifest(bundle, lambda d: d["files"].pop(key))
 
 
+def test_a_bundle_file_linking_outside_the_bundle_is_refused(tmp_path):
+    """A listed file that is a symlink to a host file (its sha256 matching) would upload that file."""
+    from sustainml.board.errors import BundleError
+
+    secret = tmp_path / "id_ed25519"
+    secret.write_bytes(b"host secret\n")
+    bundle = assemble_bundle(tmp_path / "b")
+    (bundle / "notes.txt").symlink_to(secret)
+    forge_manifest(bundle, lambda d: d["files"].update({"notes.txt": hashlib.sha256(b"host secret\n").hexdigest()}))
+    with pytest.raises(BundleError, match=r"files key 'notes.txt' resolves to .*id_ed25519, outside"):
+        load_bundle(bundle)
+
+
 def test_board_agent_refuses_a_staged_bundle_leaving_its_root(tmp_path, capsys):
     """The board checks again before writing: a stage that reached it by other means is refused."""
     import json
@@ -138,6 +151,8 @@ def test_a_sigstopped_board_fails_by_its_deadline_while_the_other_is_printed(
     # each line arrives when its board finishes: the gap between the lines is the gap between the
     # boards' own durations (printing both at the end would put them together)
     s_a, s_b = (float(re.search(r"after ([\d.]+) s", ln).group(1)) for ln in (line_a, line_b))
+    print(f"A failed {t_a - stopped[0][0]:.1f} s after the freeze; durations A {s_a} s, B {s_b} s; "
+          f"lines {t_a - t_b:+.2f} s apart")
     assert abs((t_a - t_b) - (s_a - s_b)) < 2.0, (s_a, s_b, t_a - t_b)
     assert f"deadline passed: uploading the bundle took more than {deadline} s (deadlines.upload" in err
     assert "Traceback" not in err
