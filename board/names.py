@@ -5,10 +5,11 @@ on the board (before writing). Nothing here touches the file system except :func
 
 - a *name* (board, overlay, runtime id, release, results file): ``[A-Za-z0-9][A-Za-z0-9._-]*``,
   at most 128 characters; no ``/``, no leading dot, nothing a shell or a path would interpret;
-- a *relative path* (a bundle's file): ``/``-separated names, not absolute, no ``..`` or ``.``
-  segment, no empty segment; :func:`inside` also resolves it (symlinks included) under its root;
-- an *absolute path* (an overlay root, a board Python): ``/`` then names (``+`` allowed too),
-  no ``..`` or ``.`` segment.
+- a *relative path* (a bundle's file): ``/``-separated segments of ``[A-Za-z0-9._+-]`` (a
+  leading dot allowed: ``.venv``), not absolute, no ``..``, ``.`` or empty segment;
+  :func:`inside` also resolves it (symlinks included) under its root;
+- an *absolute path* (an overlay root, a board Python): ``/`` then such segments, no ``..``
+  or ``.`` segment.
 
 Board-side module: standard library only (Python 3.8+).
 """
@@ -19,7 +20,7 @@ import re
 from typing import Type
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_SEGMENT = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}")
+_SEGMENT = re.compile(r"[A-Za-z0-9._+-]{1,128}")  # "." and ".." are refused separately
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:%_-]{0,252}")
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
 

@@ -266,6 +266,22 @@ def test_hostile_overlay_names_are_refused_before_connecting(make_inventory, tmp
     assert not (tmp_path / "boards").exists()
 
 
+def test_the_name_and_path_rules():
+    from sustainml.board.names import UnsafeName, check_abspath, check_name, check_relpath
+
+    for ok in ("/usr/local/share/pynq-venv/bin/python", "/home/me/.venv/bin/python", "/r", "/a+b/c-d_e.f"):
+        assert check_abspath(ok, "p") == ok
+    for ok in ("x.npy", "sub/.hidden", "lib+1/a-b_c.so"):
+        assert check_relpath(ok, "p") == ok
+    for ok in ("z2-lab", "ecg_baseline_sim", "cal-pynq-z2-s0-001", "0.1.0-70e573c3008c"):
+        assert check_name(ok, "n") == ok
+    for fn, bad in [(check_abspath, p) for p in ("r", "/a/../b", "/a/./b", "/a b", "/x;y", "/$(id)", "/a\nb")] + \
+                   [(check_relpath, p) for p in ("", "..", "../x", "a/../b", "/abs", "a//b", "./a", "a/.", "a\\b")] + \
+                   [(check_name, n) for n in ("", ".", "..", ".hidden", "a/b", "a b", "$(id)", "x" * 129, 7)]:
+        with pytest.raises(UnsafeName):
+            fn(bad, "w")
+
+
 # ------------------------------------------------------------------ 5. bad inference input
 @pytest.mark.parametrize("x, message", [
     (np.array([[[np.nan]] * 4]), "4 non-finite value(s) (first nan at (0, 0, 0))"),
