@@ -300,10 +300,11 @@ def required_files(doc: Mapping[str, Any]) -> List[str]:
 
 
 def bundle_files(bundle_dir: PathLike) -> List[str]:
-    """Every regular file under the bundle except the manifest and its digest, as sorted posix relative paths."""
+    """Every regular file under the bundle except the manifest and its digest (and their temporaries
+    from an interrupted :func:`write_manifest`), as sorted posix relative paths."""
     d = Path(bundle_dir)
-    return sorted(rel for rel in (p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
-                  if rel not in (MANIFEST, DIGEST))
+    own = {MANIFEST, DIGEST, MANIFEST + ".tmp", DIGEST + ".tmp"}
+    return sorted(rel for rel in (p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()) if rel not in own)
 
 
 def verify_files(bundle_dir: PathLike, doc: Mapping[str, Any]) -> None:

@@ -94,7 +94,8 @@ def raise_connect_error(board: BoardEntry, known_hosts: Path, exc: BaseException
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         why = sorted({(e.strerror or str(e)).lower() for e in exc.errors.values()})
         raise Unreachable(f"{board}: host unreachable: {', '.join(why)} (port {board.port})") from None
-    if isinstance(exc, paramiko.SSHException) and isinstance(exc.__context__, EOFError) and "banner" in str(exc):
+    closed = isinstance(exc.__context__, (EOFError, ConnectionResetError))
+    if isinstance(exc, paramiko.SSHException) and closed and "banner" in str(exc):
         raise Unreachable(f"{board}: no SSH greeting: port {board.port} closed the connection without sending "
                           "an SSH banner (is it an SSH server?)") from None
     # No banner: the banner timeout, or the handshake deadline passing first ("No existing session").

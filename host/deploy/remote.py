@@ -57,6 +57,7 @@ class Remote:
         self.board, self.conn = board, conn
         self.layout = Layout(board.root)
         self._ends: Optional[float] = None  # when the deadline in force passes (the outermost wins)
+        self._outer = ("", "")  # that deadline's operation and what it is doing
 
     # ------------------------------------------------------------------ deadlines
     @contextlib.contextmanager
@@ -66,7 +67,10 @@ class Remote:
         Nested calls run under the outer deadline. When it passes, the SSH transport is closed
         (every blocked call returns) and :class:`DeadlinePassed` is raised."""
         if self._ends is not None:
-            yield max(self._ends - time.monotonic(), 0.1)
+            try:
+                yield max(self._ends - time.monotonic(), 0.1)
+            except CommandTimedOut:  # invoke's timeout (the time left) before the watchdog
+                raise self._passed(*self._outer, self.board.deadline(self._outer[0])) from None
             return
         seconds = self.board.deadline(operation)
         expired = threading.Event()
@@ -79,10 +83,12 @@ class Remote:
 
         timer = threading.Timer(seconds, expire)
         timer.daemon = True
-        self._ends = time.monotonic() + seconds
+        self._ends, self._outer = time.monotonic() + seconds, (operation, doing)
         timer.start()
         try:
             yield seconds
+        except CommandTimedOut:
+            raise self._passed(operation, doing, seconds) from None
         except (DeployError, *_LINK_ERRORS):
             if expired.is_set():
                 raise self._passed(operation, doing, seconds) from None
@@ -106,8 +112,6 @@ class Remote:
         with self.deadline(operation, doing) as seconds:
             try:
                 res = self.conn.run(cmd, hide=True, warn=True, timeout=seconds, in_stream=False)
-            except CommandTimedOut:
-                raise self._passed(operation, doing, seconds) from None
             except _LINK_ERRORS as exc:
                 raise lost(self.board, doing, exc) from None
         if res.exited == -1 or not self.conn.is_connected:
@@ -175,20 +179,27 @@ class Remote:
                     self.conn.sftp().get_channel().settimeout(seconds)
                 yield
             except _LINK_ERRORS as exc:
-                if not self.conn.is_connected:
+                if isinstance(exc, (EOFError, paramiko.SSHException)) or not self.conn.is_connected:
                     raise lost(self.board, doing, exc) from None
-                where = full()
+                try:  # an SFTP status (OSError) on a live link: a full disk, or what it says
+                    where = full()
+                except Exception:  # noqa: BLE001 - the probe needs the link: it died with the transfer
+                    raise lost(self.board, doing, exc) from None
                 if where:
-                    raise DiskFull(f"{self.board}: disk full: {what} failed: {where}") from None
+                    raise DiskFull(f"{self.board}: disk full: {doing} failed: {where}") from None
                 raise RemoteCommandFailed(f"{self.board}: {what} failed: {exc}") from None
 
     def _board_full(self, directory: PurePosixPath, size: int) -> Optional[str]:
-        """Where the board has no room for ``size`` more bytes under ``directory`` (None: it has)."""
+        """Where the board has no room for ``size`` more bytes under ``directory`` (None: it has);
+        raises when the board cannot be asked (the link is gone)."""
+        if not self.conn.is_connected:  # fabric's run would silently reconnect
+            raise EOFError("session closed")
+        res = self.conn.run(command(["df", "-Pk", "--", directory]), hide=True, warn=True, timeout=10, in_stream=False)
+        if res.exited == -1 or not self.conn.is_connected:
+            raise EOFError("session closed")
         try:
-            res = self.conn.run(command(["df", "-Pk", "--", directory]), hide=True, warn=True, timeout=10,
-                                in_stream=False)
             free = int(res.stdout.splitlines()[-1].split()[3]) * 1024
-        except Exception:  # noqa: BLE001 - only a diagnosis: the caller reports the failure either way
+        except (IndexError, ValueError):  # no df on the board: no diagnosis
             return None
         return f"{free / 2**20:.1f} MB left under {directory} on the board" if free < size else None
 

@@ -59,7 +59,9 @@ def _venv(path: Path, pth_to: Optional[List[str]]) -> Path:
 @pytest.fixture(scope="session")
 def board_python(tmp_path_factory) -> str:
     """A board Python with numpy, pyyaml, pynq and pip, and no sustainml."""
-    py = _venv(tmp_path_factory.mktemp("board-venv") / "venv", site.getsitepackages())
+    # every site-packages this interpreter sees (a worktree venv chains to another through a .pth)
+    dirs = list(dict.fromkeys(site.getsitepackages() + [p for p in sys.path if p.endswith("site-packages")]))
+    py = _venv(tmp_path_factory.mktemp("board-venv") / "venv", dirs)
     probe = subprocess.run([str(py), "-c", "import numpy, yaml, pynq, pip\ntry:\n import sustainml\nexcept ImportError:\n print('clean')"],
                            capture_output=True, text=True, cwd=py.parent)
     assert probe.stdout.strip() == "clean", probe.stderr

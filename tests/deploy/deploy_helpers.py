@@ -68,3 +68,18 @@ def derive_bundle(src: Path, dst: Path, extra=None, golden_delta: int = 0) -> Pa
     doc.pop("files")
     write_manifest(dst, doc)
     return dst
+
+
+def forge_manifest(bundle: Path, edit) -> Path:
+    """Rewrite ``bundle``'s manifest with ``edit(doc)`` applied and a matching manifest.sha256, the
+    way a hostile author would (no validation): what is left to refuse it is the loader's checks."""
+    import hashlib
+
+    import yaml
+
+    doc = yaml.safe_load((bundle / "manifest.yaml").read_text())
+    edit(doc)
+    text = yaml.safe_dump(doc, sort_keys=False).encode()
+    (bundle / "manifest.yaml").write_bytes(text)
+    (bundle / "manifest.sha256").write_text(f"{hashlib.sha256(text).hexdigest()}  manifest.yaml\n")
+    return bundle

@@ -124,3 +124,12 @@ class LoopbackSshd:
         if self.proc:
             self.log.close()
         self.proc = None
+
+
+def signal_all(pids: List[int], sig: int) -> None:
+    """Send ``sig`` to each of ``pids`` (processes this module's servers started), ignoring gone ones."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
