@@ -19,7 +19,7 @@ namespace sml {
 // Read `batch` samples of LEN beats from memory into a stream of beats.
 template <int LEN, typename T, typename V>
 void dma_read(const T* mem, hls::stream<V>& out, int batch) {
-    const int ITERS = LEN * V::size;  // per sample
+    enum { ITERS = LEN * V::size };  // LOOP_TRIPCOUNT, per sample
     V beat;
     int c = 0;
     for (int i = 0; i < batch * LEN * V::size; i++) {
@@ -36,7 +36,7 @@ void dma_read(const T* mem, hls::stream<V>& out, int batch) {
 // Write `batch` samples of LEN beats from a stream to memory (the output stage: logits).
 template <int LEN, typename T, typename V>
 void dma_write(hls::stream<V>& in, T* mem, int batch) {
-    const int ITERS = LEN * V::size;  // per sample
+    enum { ITERS = LEN * V::size };  // LOOP_TRIPCOUNT, per sample
     V beat;
     int c = 0;
     for (int i = 0; i < batch * LEN * V::size; i++) {

@@ -44,7 +44,7 @@ void dense(hls::stream<typename io<CFG>::in_vec>& in, hls::stream<typename io<CF
     typedef typename io<CFG>::out_t out_t;
     typedef typename compute<CFG>::acc_t acc_t;
     const int L = CFG::IN_LEN, XF = g::XF;
-    const int ITERS = L > g::FOLD ? L : g::FOLD;
+    enum { ITERS = L > g::FOLD ? L : g::FOLD };  // LOOP_TRIPCOUNT
 
     in_t x[2][g::NIN / XF][XF];
     SML_PRAGMA(HLS ARRAY_PARTITION variable=x complete dim=1)

@@ -82,7 +82,7 @@ void gap1d(hls::stream<typename io<CFG>::in_vec>& in, hls::stream<typename io<CF
     typedef typename io<CFG>::out_t out_t;
     typedef typename pool_sum<CFG, CFG::IN_LEN>::type sum_t;
     const int FOLD = CFG::IN_CH / CFG::PE, L = CFG::IN_LEN;
-    const int ITERS = L > FOLD ? L : FOLD;
+    enum { ITERS = L > FOLD ? L : FOLD };  // LOOP_TRIPCOUNT
 
     sum_t sums[2][CFG::IN_CH];  // sums[sample % 2]: one adds, the other is averaged
     SML_PRAGMA(HLS ARRAY_PARTITION variable=sums complete dim=0)

@@ -74,7 +74,8 @@ void window_loop(hls::stream<typename io<CFG>::in_vec>& in, hls::stream<typename
     typedef window_plan<CFG, FOLD> plan;
     typedef typename io<CFG>::in_t in_t;
     typedef typename io<CFG>::in_vec in_vec;
-    const int K = CFG::KERNEL, D = plan::DEPTH, C = CFG::IN_CH, ITERS = plan::ITERS;
+    const int K = CFG::KERNEL, D = plan::DEPTH, C = CFG::IN_CH;
+    enum { ITERS = plan::ITERS };  // LOOP_TRIPCOUNT (an enum: unused in C simulation)
 
     in_t buf[D][C];
     SML_PRAGMA(HLS ARRAY_PARTITION variable=buf complete dim=0)
