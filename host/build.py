@@ -5,7 +5,8 @@
   the HLS synthesis and post-route utilization/timing reports into the manifest, and bundles
   ``NAME.bit`` + ``NAME.hwh``. Timing is a gate: negative routed slack (WNS or WHS) stops the
   build with one line naming the slack and the clock, unless ``--allow-timing-failure``, which
-  bundles it and records the failure in the manifest (``build.timing_failure``). Stops with :class:`ToolsMissingError` naming the missing tools.
+  bundles it and records the failure in the manifest (``build.timing_failure``). Stops with
+  :class:`ToolsMissingError` naming the missing tools.
 * ``sim``: compiles the project's generated sources with g++ (host/hlsgen/csim.py) into the
   C-simulation library, checks it against the golden vectors, and bundles it with a generated
   ``NAME.hwh`` (board/sim/hwh.py, labelled simulated). Works without any Xilinx tool.

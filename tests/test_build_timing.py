@@ -81,4 +81,5 @@ def test_hold_violation_is_a_failure_too():
     t = parse_timing_summary(FIXTURES / "timing_summary_routed_7series_met.rpt")
     assert timing_failure(t) is None
     t = {**t, "whs_ns": -0.05, "clocks": [{**t["clocks"][0], "whs_ns": -0.05}]}
-    assert timing_failure(t) == "timing not met after routing: WHS -0.050 ns (hold) on clock clk_fpga_0 (10 ns, 100 MHz)"
+    want = "timing not met after routing: WHS -0.050 ns (hold) on clock clk_fpga_0 (10 ns, 100 MHz)"
+    assert timing_failure(t) == want

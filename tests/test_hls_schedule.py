@@ -33,8 +33,8 @@ GEOMETRIES = [
 
 def _stage(kind, in_len, in_ch, out_ch, kernel, stride, padding, unroll) -> Stage:
     compute = kind in ("conv1d", "dwconv1d", "pwconv1d", "dense")
-    out_len = {"conv1d": (in_len + 2 * padding - kernel) // stride + 1, "dwconv1d": (in_len + 2 * padding - kernel) // stride + 1,
-               "maxpool1d": (in_len - kernel) // stride + 1, "avgpool1d": (in_len - kernel) // stride + 1,
+    windowed = (in_len + 2 * padding - kernel) // stride + 1
+    out_len = {"conv1d": windowed, "dwconv1d": windowed, "maxpool1d": windowed, "avgpool1d": windowed,
                "pwconv1d": in_len}.get(kind, 1)
     pe, simd, kp = unroll
     return Stage(kind, 0, in_len=in_len, in_ch=in_ch, in_bits=5, in_signed=True, out_len=out_len, out_ch=out_ch,

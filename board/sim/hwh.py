@@ -135,9 +135,12 @@ def render_hwh(name: str, part: str, clock_mhz: float, ip_name: str, vlnv: str,
     gp_bus, hp_bus = f"{psi}_{gp}", f"{SMC_INSTANCE}_M00_AXI"
     masters = [(f"m_axi_{b}", f"{ip_name}_m_axi_{b}") for b in BUNDLES]
     ddr = "".join(
-        f'<MEMRANGE ADDRESSBLOCK="HP0_DDR_LOWOCM" BASENAME="C_BASEADDR" BASEVALUE="{ddr_lo:#010x}" HIGHNAME="C_HIGHADDR" '
+        f'<MEMRANGE ADDRESSBLOCK="HP0_DDR_LOWOCM" BASENAME="C_BASEADDR" BASEVALUE="{ddr_lo:#010x}" '
+        f'HIGHNAME="C_HIGHADDR" '
         f'HIGHVALUE="{ddr_hi:#010x}" INSTANCE="{psi}" IS_DATA="TRUE" IS_INSTRUCTION="TRUE" MASTERBUSINTERFACE="{m}" '
         f'MEMTYPE="MEMORY" SLAVEBUSINTERFACE="{hp}"/>' for m, _ in masters)
+    smc_class = 'MODCLASS="BUS" MODTYPE="smartconnect" VLNV="xilinx.com:ip:smartconnect:1.0"'
+    dnnu_masters = "".join(bus(b, m, "MASTER") for m, b in masters)
     smc_slaves = "".join(bus(b, f"S{i:02d}_AXI", "SLAVE") for i, (_, b) in enumerate(masters))
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="no" ?>
 <EDKSYSTEM EDWVERSION="1.2" TIMESTAMP="simulated" VIVADOVERSION="{SIM_TOOL}">
@@ -161,10 +164,10 @@ def render_hwh(name: str, part: str, clock_mhz: float, ip_name: str, vlnv: str,
         </ADDRESSBLOCK>
       </ADDRESSBLOCKS>
       <PORTS/>
-      <BUSINTERFACES>{bus(gp_bus, "s_axi_control", "SLAVE")}{"".join(bus(b, m, "MASTER") for m, b in masters)}</BUSINTERFACES>
+      <BUSINTERFACES>{bus(gp_bus, "s_axi_control", "SLAVE")}{dnnu_masters}</BUSINTERFACES>
       <MEMORYMAP>{ddr}</MEMORYMAP>
     </MODULE>
-    <MODULE FULLNAME="/{SMC_INSTANCE}" HWVERSION="1.0" INSTANCE="{SMC_INSTANCE}" IPTYPE="BUS" IS_ENABLE="1" MODCLASS="BUS" MODTYPE="smartconnect" VLNV="xilinx.com:ip:smartconnect:1.0">
+    <MODULE FULLNAME="/{SMC_INSTANCE}" HWVERSION="1.0" INSTANCE="{SMC_INSTANCE}" IPTYPE="BUS" IS_ENABLE="1" {smc_class}>
       <PARAMETERS>{_param("NUM_SI", len(masters))}{_param("NUM_MI", 1)}</PARAMETERS>
       <PORTS/>
       <BUSINTERFACES>{smc_slaves}{bus(hp_bus, "M00_AXI", "MASTER", 64)}</BUSINTERFACES>

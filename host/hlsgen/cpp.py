@@ -161,9 +161,10 @@ def weight_arrays(name: str, cfg: str, stage: Stage, w: Optional[np.ndarray], b:
     wf = fold_weights(stage, np.asarray(w, dtype=np.int64))
     bias = np.zeros(stage.out_ch, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
     bias = np.array([wrap_int(int(v), stage.acc_bits) for v in bias], dtype=object).reshape(-1, stage.pe)
+    wdims, bdims = "".join(f"[{d}]" for d in wf.shape), "".join(f"[{d}]" for d in bias.shape)
     return (
-        f"static const ap_int<{cfg}::W_BITS> {name}_w[{wf.shape[0]}][{wf.shape[1]}] = {array_literal(wf, '')};\n"
-        f"static const ap_int<{cfg}::ACC_BITS> {name}_b[{bias.shape[0]}][{bias.shape[1]}] = {array_literal(bias, '')};\n"
+        f"static const ap_int<{cfg}::W_BITS> {name}_w{wdims} = {array_literal(wf, '')};\n"
+        f"static const ap_int<{cfg}::ACC_BITS> {name}_b{bdims} = {array_literal(bias, '')};\n"
     )
 
 

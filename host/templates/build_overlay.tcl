@@ -6,7 +6,8 @@
 # Block design: the PS (@PS_IP@, board preset @BOARD_PART@ when its board files are
 # installed), PL clock 0 at @CLOCK_MHZ@ MHz driving everything, the DNNU's s_axi_control on the
 # PS general-purpose master @GP_PORT@ at @BASE_ADDR@, its two m_axi masters through one
-# SmartConnect (@SMC_NAME@) on the PS high-performance slave @HP_PORT@ into DDR. Outputs: out/@NAME@.bit, out/@NAME@.hwh, reports/*.rpt.
+# SmartConnect (@SMC_NAME@) on the PS high-performance slave @HP_PORT@ into DDR.
+# Outputs: out/@NAME@.bit, out/@NAME@.hwh, reports/*.rpt.
 set here [file dirname [file normalize [info script]]]
 set name @NAME@
 set jobs [expr {[info exists ::env(SUSTAINML_JOBS)] ? $::env(SUSTAINML_JOBS) : @JOBS@}]
