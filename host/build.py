@@ -3,7 +3,10 @@
 * real (default): runs ``vitis_hls -f run_hls.tcl`` and ``vivado -mode batch -source
   build_overlay.tcl`` (streaming their output to the console and to ``BUILD_DIR/logs/``), parses
   the HLS synthesis and post-route utilization/timing reports into the manifest, and bundles
-  ``NAME.bit`` + ``NAME.hwh``. Stops with :class:`ToolsMissingError` naming the missing tools.
+  ``NAME.bit`` + ``NAME.hwh``. Timing is a gate: negative routed slack (WNS or WHS) stops the
+  build with one line naming the slack and the clock, unless ``--allow-timing-failure``, which
+  bundles it and records the failure in the manifest (``build.timing_failure``). Stops with
+  :class:`ToolsMissingError` naming the missing tools.
 * ``sim``: compiles the project's generated sources with g++ (host/hlsgen/csim.py) into the
   C-simulation library, checks it against the golden vectors, and bundles it with a generated
   ``NAME.hwh`` (board/sim/hwh.py, labelled simulated). Works without any Xilinx tool.
@@ -44,6 +47,10 @@ class ToolFailedError(UserError):
     """A tool exited with an error; the message names the log."""
 
 
+class TimingFailedError(UserError):
+    """The routed design misses timing: no bundle unless ``allow_timing_failure``."""
+
+
 class SimMismatchError(UserError):
     """The C simulation disagrees with the golden model: no bundle is written."""
 
@@ -69,6 +76,26 @@ def run_tool(cmd: Sequence[str], cwd: Path, log_path: Path, echo: Log = print) -
         rc = proc.wait()
     if rc != 0:
         raise ToolFailedError(f"{cmd[0]} exited with status {rc} (log: {log_path})")
+
+
+def timing_failure(timing: Dict[str, Any]) -> Optional[str]:
+    """One line describing a routed design's timing failure (negative setup or hold slack), or
+    None when timing is met."""
+    wns, whs = timing.get("wns_ns"), timing.get("whs_ns")
+    if (wns is None or wns >= 0) and (whs is None or whs >= 0):
+        return None
+    clocks = {c["name"]: c for c in timing.get("clocks", [])}
+    setup = wns is not None and wns < 0
+    key = "wns_ns" if setup else "whs_ns"
+    failing = [c for c in clocks.values() if (c.get(key) is not None and c[key] < 0)]
+    worst = min(failing, key=lambda c: c[key]) if failing else clocks.get(timing.get("worst_clock") or "")
+    where = "an unnamed clock"
+    if worst:
+        period = worst.get("period_ns")
+        mhz = worst.get("frequency_mhz")
+        where = f"clock {worst['name']}" + (f" ({period:g} ns, {mhz:g} MHz)" if period and mhz else "")
+    slack = f"WNS {wns:.3f} ns" if setup else f"WHS {whs:.3f} ns (hold)"
+    return f"timing not met after routing: {slack} on {where}"
 
 
 def _prepare_bundle(out_root: Path, name: str) -> Path:
@@ -141,8 +168,10 @@ def build_sim(build_dir: Union[str, Path], out_root: Union[str, Path, None] = No
 
 
 def build_hw(build_dir: Union[str, Path], out_root: Union[str, Path, None] = None, name: Optional[str] = None,
-             cosim: bool = False, echo: Log = print) -> Path:
-    """Bitstream bundle: Vitis HLS then Vivado (see module docstring)."""
+             cosim: bool = False, echo: Log = print, allow_timing_failure: bool = False) -> Path:
+    """Bitstream bundle: Vitis HLS then Vivado (see module docstring). A routed design with
+    negative setup or hold slack is refused (:class:`TimingFailedError`, no bundle) unless
+    ``allow_timing_failure``; then the manifest's ``build.timing_failure`` records it."""
     bdir = Path(build_dir).resolve()
     rec = load_record(bdir)
     missing = missing_tools()
@@ -165,19 +194,29 @@ def build_hw(build_dir: Union[str, Path], out_root: Union[str, Path, None] = Non
         "utilization": reports.parse_utilization(bdir / "vivado" / "reports" / "utilization_routed.rpt"),
         "timing": reports.parse_timing_summary(bdir / "vivado" / "reports" / "timing_summary_routed.rpt"),
     }
+    failure = timing_failure(tool_reports["timing"])
+    (bdir / "tool_reports.yaml").write_text(yaml.safe_dump(tool_reports, sort_keys=False))
+    if failure and not allow_timing_failure:
+        raise TimingFailedError(f"{bdir}: {failure}; no bundle written (generate at a lower clock, or build with "
+                                "--allow-timing-failure to bundle it anyway)")
     dst = _prepare_bundle(Path(out_root) if out_root else OVERLAYS, name or rec["name"])
     shutil.copyfile(out / f"{rec['name']}.bit", dst / f"{dst.name}.bit")
     shutil.copyfile(out / f"{rec['name']}.hwh", dst / f"{dst.name}.hwh")
-    (bdir / "tool_reports.yaml").write_text(yaml.safe_dump(tool_reports, sort_keys=False))
     manifest = _common(bdir, rec, dst)
     manifest.update(kind="bitstream", reports=tool_reports)
+    if failure:
+        manifest["build"]["timing_failure"] = {"allowed": True, "message": failure,
+                                               "wns_ns": tool_reports["timing"]["wns_ns"],
+                                               "whs_ns": tool_reports["timing"]["whs_ns"]}
+        echo(f"WARNING: {failure}; bundled anyway (--allow-timing-failure)")
     write_manifest(dst, manifest)
     echo(f"overlay: {dst}")
     return dst
 
 
 def build(build_dir: Union[str, Path], out_root: Union[str, Path, None] = None, sim: bool = False,
-          name: Optional[str] = None, cosim: bool = False, echo: Log = print) -> Path:
+          name: Optional[str] = None, cosim: bool = False, echo: Log = print,
+          allow_timing_failure: bool = False) -> Path:
     if sim:
         return build_sim(build_dir, out_root, name, echo)
-    return build_hw(build_dir, out_root, name, cosim, echo)
+    return build_hw(build_dir, out_root, name, cosim, echo, allow_timing_failure)

@@ -1,12 +1,14 @@
 """Parsers for the tool reports a real build produces.
 
 * Vitis HLS ``csynth.xml`` (``<solution>/syn/report/``): estimated clock, latency/interval in
-  cycles (``None`` where the tool reports ``undef``, e.g. a loop bound set by ``batch``),
-  LUT/FF/DSP/BRAM_18K/URAM of the top.
+  cycles (``None`` where the tool reports ``undef``, e.g. a loop bound set by ``batch``, or a
+  dataflow top), LUT/FF/DSP/BRAM_18K/URAM of the top, the pipeline type (``dataflow``) and the
+  m_axi bundles of its interface.
 * Vivado ``report_utilization`` text (post-route): Slice/CLB LUTs and registers, Block RAM
   tiles, URAM and DSPs ("Used" column, found by header, so both the 7-series and the
   UltraScale+ layouts, with or without the ``Prohibited`` column, parse).
-* Vivado ``report_timing_summary`` text: WNS/TNS/WHS/THS of the design timing summary.
+* Vivado ``report_timing_summary`` text: WNS/TNS/WHS/THS of the design timing summary, and per
+  clock its period, frequency, WNS and WHS (Clock Summary, Intra Clock Table).
 
 Each parser raises :class:`ReportError` naming the file when the text is not the report it
 expects, never returns made-up numbers.
@@ -76,6 +78,10 @@ def parse_csynth_xml(path: PathLike) -> Dict[str, object]:
         "interval_max_cycles": _int(get(lat, "Interval-max")),
         "resources": {"lut": _int(res.findtext("LUT")), "ff": _int(res.findtext("FF")), "dsp": _int(dsp),
                       "bram18": _int(res.findtext("BRAM_18K")), "uram": _int(res.findtext("URAM"))},
+        "pipeline_type": perf.findtext("PipelineType"),
+        "dataflow_throughput_cycles": _int(get(lat, "DataflowPipelineThroughput")),
+        "m_axi_bundles": sorted({p.findtext("Object") for p in root.iterfind("InterfaceSummary/RtlPorts")
+                                 if p.findtext("IOProtocol") == "m_axi"} - {None}),
     }
     return out
 
@@ -120,19 +126,52 @@ def parse_utilization(path: PathLike) -> Dict[str, object]:
             "available": {k: (int(v) if v is not None else None) for k, v in avail.items()}}
 
 
+def _clock_tables(lines: List[str]) -> Dict[str, Dict[str, Optional[float]]]:
+    """Per clock: period/frequency (Clock Summary) and WNS/WHS (Intra Clock Table)."""
+    clocks: Dict[str, Dict[str, Optional[float]]] = {}
+    for i, line in enumerate(lines):
+        head = line.strip()
+        if not head.startswith("Clock ") or i + 1 >= len(lines) or not lines[i + 1].strip().startswith("-----"):
+            continue
+        rows = []
+        for row in lines[i + 2:]:
+            if not row.strip():
+                break
+            rows.append(row)
+        if "Period(ns)" in head:  # Clock  Waveform(ns)  Period(ns)  Frequency(MHz)
+            for row in rows:
+                m = re.match(r"^\s*(\S+)\s+\{[^}]*\}\s+(\S+)\s+(\S+)", row)
+                if m:
+                    clocks.setdefault(m.group(1), {}).update(period_ns=_num(m.group(2)), frequency_mhz=_num(m.group(3)))
+        elif "WNS(ns)" in head and "Intra Clock" in "\n".join(lines[max(0, i - 4):i]):
+            heads = re.split(r"\s{2,}", head)
+            for row in rows:
+                vals = row.split()
+                if len(vals) == len(heads):
+                    t = dict(zip(heads, vals))
+                    clocks.setdefault(vals[0], {}).update(wns_ns=_num(t.get("WNS(ns)")), whs_ns=_num(t.get("WHS(ns)")))
+    return clocks
+
+
 def parse_timing_summary(path: PathLike) -> Dict[str, object]:
-    """WNS/TNS/WHS/THS (ns) from a Vivado ``report_timing_summary`` text report."""
+    """WNS/TNS/WHS/THS (ns) of the design timing summary of a Vivado ``report_timing_summary``
+    text report, whether all constraints are met, and per clock (``clocks``: period, frequency,
+    WNS, WHS from the Clock Summary and Intra Clock tables) with ``worst_clock`` (least WNS)."""
     text = _read(path)
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        if "WNS(ns)" in line:
+        if "WNS(ns)" in line and not line.strip().startswith("Clock"):
             heads = re.split(r"\s{2,}", line.strip())
             for values_line in lines[i + 1:i + 4]:
                 if re.match(r"^\s*-?\d", values_line):
                     vals = values_line.split()
                     table = dict(zip(heads, vals))
                     wns = _num(table.get("WNS(ns)"))
+                    clocks = _clock_tables(lines)
+                    with_wns = [(c["wns_ns"], n) for n, c in clocks.items() if c.get("wns_ns") is not None]
                     return {"tool": "vivado", "wns_ns": wns, "tns_ns": _num(table.get("TNS(ns)")),
                             "whs_ns": _num(table.get("WHS(ns)")), "ths_ns": _num(table.get("THS(ns)")),
-                            "met": "All user specified timing constraints are met" in text}
+                            "met": "All user specified timing constraints are met" in text,
+                            "clocks": [{"name": n, **c} for n, c in clocks.items()],
+                            "worst_clock": min(with_wns)[1] if with_wns else None}
     raise ReportError(f"{path}: not a Vivado timing summary (no WNS(ns) table)")

@@ -6,8 +6,12 @@ depends only on the inputs (no dates, no host paths), so the same model and boar
 byte-identical project. PS specifics per catalogue ``ps`` type:
 
 * ``ps7`` (Zynq-7000, ``processing_system7``): FCLK_CLK0, M_AXI_GP0 for control, S_AXI_HP0
-  (64 bit) for the DNNU's m_axi; board preset from the PYNQ-Z1/Z2 board files;
-* ``ps8`` (Zynq UltraScale+, ``zynq_ultra_ps_e``): pl_clk0, M_AXI_HPM0_FPD, S_AXI_HP0_FPD (128 bit).
+  (64 bit, clock S_AXI_HP0_ACLK) for the DNNU's m_axi; board preset from the PYNQ-Z1/Z2 board files;
+* ``ps8`` (Zynq UltraScale+, ``zynq_ultra_ps_e``): pl_clk0, M_AXI_HPM0_FPD, S_AXI_HP0_FPD (128 bit,
+  clock saxihp0_fpd_aclk).
+
+Both m_axi masters of the DNNU (bundles gmem0 and gmem1) reach the HP port through one
+SmartConnect (``axi_smc``), as Vivado's automation does for a second master on a taken port.
 """
 from __future__ import annotations
 
@@ -25,11 +29,15 @@ TOP = "dnnu"
 VENDOR, LIBRARY, IP_VERSION = "sustainml.org", "hls", "1.0"
 VLNV = f"{VENDOR}:{LIBRARY}:{TOP}:{IP_VERSION}"
 IP_NAME = "dnnu_0"
+#: The SmartConnect that merges the DNNU's m_axi masters (gmem0, gmem1) into one HP port.
+SMC_NAME = "axi_smc"
 
 PS = {
     "ps7": {"PS_IP": "processing_system7", "PL_CLK": "FCLK_CLK0", "GP_PORT": "M_AXI_GP0", "HP_PORT": "S_AXI_HP0",
+            "HP_CLK": "S_AXI_HP0_ACLK",
             "PS_AUTOMATION": 'make_external "FIXED_IO, DDR" apply_board_preset $preset Master Disable Slave Disable'},
     "ps8": {"PS_IP": "zynq_ultra_ps_e", "PL_CLK": "pl_clk0", "GP_PORT": "M_AXI_HPM0_FPD", "HP_PORT": "S_AXI_HP0_FPD",
+            "HP_CLK": "saxihp0_fpd_aclk",
             "PS_AUTOMATION": "apply_board_preset $preset"},
 }
 
@@ -79,7 +87,7 @@ def vivado_script(name: str, board: Board, clock_mhz: float, jobs: int = 4) -> s
     return render("build_overlay.tcl", {
         **ps, "NAME": name, "BOARD": board.name, "PART": board.part, "BOARD_PART": board.board_part,
         "BOARD_PART_GLOB": board_part_glob(board), "CLOCK_MHZ": _fmt(clock_mhz), "PS_INSTANCE": PS_INSTANCE[board.ps],
-        "PS_CONFIG": ps_config(board, clock_mhz), "VLNV": VLNV, "IP_NAME": IP_NAME,
+        "PS_CONFIG": ps_config(board, clock_mhz), "VLNV": VLNV, "IP_NAME": IP_NAME, "SMC_NAME": SMC_NAME,
         "BASE_ADDR": f"0x{dnnu_base_address(board.ps):08X}", "JOBS": jobs})
 
 

@@ -21,8 +21,9 @@ loop named below is the template's; a pipelined loop of N trips and depth D take
   ``t_last[i] = max(t_first[i] + interval_i, t_last[i-1] + drain_i)``; the batch interval is
   the bottleneck (largest) interval; latency of one call of ``batch`` samples is
   ``t_last + (batch-1) * interval``.
-* resources: M = pe*simd*kp multipliers per compute stage, on DSPs when
-  ``w_bits + in_bits >= dsp_min_product_bits`` else in LUTs; weights partitioned cyclic into
+* resources: M = pe*simd*kp multipliers per compute stage, on DSPs when the weights are not
+  constants (folds > 1) and ``w_bits + in_bits >= dsp_min_product_bits``, else in LUTs
+  (:func:`multiplier_on_dsp`, the template's ``BIND_OP``); weights partitioned cyclic into
   M banks (biases into pe banks), each bank in BRAM18 (7-series/UltraScale+ aspect ratios)
   unless smaller than ``bram_min_bits`` (then LUT ROM); LUT/FF are linear in the
   coefficients (see ``*_features``). Accumulators are ``acc_bits`` wide (the safe default is
@@ -297,6 +298,21 @@ def n_weights(stage: Stage) -> int:
     return 0
 
 
+#: Default of the ``dsp_min_product_bits`` structure coefficient (every board file has it).
+DSP_MIN_PRODUCT_BITS = 10
+
+
+def multiplier_on_dsp(stage: Stage, folds: int, min_product_bits: float = DSP_MIN_PRODUCT_BITS) -> bool:
+    """Whether a compute stage's multipliers are DSP48s (the template's ``BIND_OP impl=dsp``) or
+    LUT fabric (``impl=fabric``); the generator emits this choice as ``MUL_DSP``.
+
+    With ``folds == 1`` every weight lane holds one constant: a constant multiply, which Vitis HLS
+    builds from LUTs (shift-and-add), so fabric. Otherwise both operands vary and the product
+    width decides: ``w_bits + in_bits >= min_product_bits`` on a DSP, narrower in LUTs.
+    """
+    return folds > 1 and stage.w_bits + stage.in_bits >= min_product_bits
+
+
 def _pipelined(trips: int, depth: int) -> int:
     """Cycles of one pipelined (II=1) loop: trips plus its fill."""
     return trips + depth - 1 if trips > 0 else 0
@@ -328,7 +344,7 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     if stage.is_compute:
         depth = int(st["depth_compute"]) + max(0, math.ceil(math.log2(simd * kp)))
         mults = pe * simd * kp
-        if stage.w_bits + stage.in_bits >= st["dsp_min_product_bits"]:
+        if multiplier_on_dsp(stage, folds, st["dsp_min_product_bits"]):
             dsp = mults
         else:
             lut_x["lut_mult_bit2"] = float(mults * stage.w_bits * stage.in_bits)

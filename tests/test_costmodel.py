@@ -64,10 +64,13 @@ def test_unrolling_trades_cycles_for_resources():
                    {"type": "Dense", "units": 2, "act_bits": 16}]}))[0]
     base = stage_cost(conv, c)
     assert base.folds == 8 * 4 * 3 and base.dsp == 1
-    for pe, simd, kp in ((2, 1, 1), (1, 4, 1), (1, 1, 3), (8, 4, 3)):
+    for pe, simd, kp in ((2, 1, 1), (1, 4, 1), (1, 1, 3), (8, 4, 1)):
         u = stage_cost(conv, c, pe=pe, simd=simd, kp=kp)
         assert u.folds == base.folds // (pe * simd * kp)
         assert u.interval < base.interval and u.dsp == pe * simd * kp and u.lut > base.lut
+    # fully unrolled: every weight lane is one constant, a constant multiply in LUTs (BIND_OP impl=fabric)
+    full = stage_cost(conv, c, pe=8, simd=4, kp=3)
+    assert full.folds == 1 and full.dsp == 0 and full.lut_x["lut_mult_bit2"] == 96 * 8 * 8
     narrow = dataclasses.replace(conv, w_bits=2, in_bits=4)  # 2x4-bit products go to LUTs
     n = stage_cost(narrow, c, pe=8)
     assert n.dsp == 0 and n.lut_x["lut_mult_bit2"] == 8 * 2 * 4

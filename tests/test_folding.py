@@ -114,4 +114,4 @@ def test_unreachable_rate_is_one_clear_error(reference_topology):
     with pytest.raises(FoldingError, match=r"cannot reach 1e\+07 fps on pynq-z2 .* best within the budget is \d+ cycles"):
         fold(plan_stages(reference_topology), "pynq-z2", target_fps=1e7)
     with pytest.raises(FoldingError, match="does not fit pynq-z2 even fully folded"):
-        fold(plan_stages(reference_topology), "pynq-z2", budget={"dsp": 1, "lut": 1e9, "ff": 1e9, "bram18": 1e9})
+        fold(plan_stages(reference_topology), "pynq-z2", budget={"dsp": 0, "lut": 1e9, "ff": 1e9, "bram18": 1e9})

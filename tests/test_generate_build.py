@@ -62,7 +62,7 @@ def test_tcl_matches_the_catalogue(board):
     assert f"CONFIG.{clock_prop} {{{b.clock_mhz:g}}}" in viv
     gp, hp = {"ps7": ("M_AXI_GP0", "S_AXI_HP0"), "ps8": ("M_AXI_HPM0_FPD", "S_AXI_HP0_FPD")}[b.ps]
     assert f"Master /{tcl.PS_INSTANCE[b.ps]}/{gp} Slave /dnnu_0/s_axi_control" in viv
-    assert f"Slave /{tcl.PS_INSTANCE[b.ps]}/{hp}" in viv
+    assert f"[get_bd_intf_pins {tcl.SMC_NAME}/M00_AXI] [get_bd_intf_pins {tcl.PS_INSTANCE[b.ps]}/{hp}]" in viv
     assert b.board_part.split(":")[1] in viv and tcl.VLNV in viv
     assert "write_bitstream" in viv and "$name.hwh" in viv
 

@@ -144,7 +144,9 @@ def test_library_and_top_compile_warning_free(half_model, topologies, tmp_path):
 PRAGMA = re.compile(
     r"#pragma HLS (?:"
     r"PIPELINE II=1|UNROLL|INLINE|DATAFLOW"
-    r"|ARRAY_PARTITION variable=[\w.]+ (?:complete|cyclic factor=CFG::(?:PE|SIMD|KP)) dim=\d"
+    r"|ARRAY_PARTITION variable=\w+ complete dim=\d"  # never `cyclic factor=1` (a no-op Vitis warns about)
+    r"|LOOP_TRIPCOUNT min=ITERS max=ITERS"
+    r"|BIND_OP variable=p op=mul impl=(?:dsp|fabric)"
     r"|STREAM variable=st\d+ depth=\d+"
     r"|INTERFACE m_axi port=(?:in|out) offset=slave bundle=gmem[01] max_(?:read|write)_burst_length=\d+ depth=\d+"
     r"|INTERFACE s_axilite port=(?:in|out|batch|return)(?: offset=0x[0-9a-f]+)? bundle=control"
@@ -163,7 +165,8 @@ def test_pragmas_are_vitis_directives(half_model, tmp_path):
     assert len(library) > 40
     bad = sorted({ln for ln in library if not PRAGMA.match(ln)})
     assert not bad, bad
-    for kind in ("PIPELINE II=1", "DATAFLOW", "ARRAY_PARTITION", "INTERFACE m_axi", "STREAM"):
+    for kind in ("PIPELINE II=1", "DATAFLOW", "ARRAY_PARTITION", "INTERFACE m_axi", "STREAM", "LOOP_TRIPCOUNT",
+                 "BIND_OP"):
         assert any(kind in ln for ln in library), kind
     lib = str(toolchain.LIBRARY_INCLUDE)
     used = sorted({Path(m) for m in re.findall(r'^# \d+ "([^"]+)"', out, re.M) if m.startswith(lib)})

@@ -142,3 +142,39 @@ def test_wrong_files_are_named(tmp_path):
             parse(p)
     with pytest.raises(ReportError, match="not found"):
         parse_utilization(tmp_path / "missing.rpt")
+
+
+# ---------------------------------------------------------------- hand-written full-structure fixtures
+FIXTURES = __import__("pathlib").Path(__file__).with_name("fixtures") / "reports"
+
+
+def test_csynth_of_a_dataflow_top_with_two_bundles():
+    r = parse_csynth_xml(FIXTURES / "csynth_dataflow_7series.xml")
+    assert r["top"] == "dnnu" and r["part"] == "xc7z020-clg400-1" and r["version"] == "2022.1"
+    assert r["pipeline_type"] == "dataflow" and r["m_axi_bundles"] == ["gmem0", "gmem1"]
+    assert r["latency_best_cycles"] is None and r["interval_min_cycles"] is None  # undef, not 0
+    assert r["dataflow_throughput_cycles"] is None
+    assert r["estimated_clock_ns"] == 7.268 and r["target_clock_ns"] == 10.0
+    assert r["resources"] == {"lut": 14210, "ff": 9377, "dsp": 12, "bram18": 6, "uram": 0}
+
+
+@pytest.mark.parametrize("name, device, want", [
+    ("utilization_placed_7series.rpt", "xc7z020clg400-1",
+     {"lut": 14892, "ff": 18233, "bram36": 5.5, "uram": None, "dsp": 24}),
+    ("utilization_placed_zuplus.rpt", "xck26-sfvc784-2LV-c",
+     {"lut": 9120, "ff": 12410, "bram36": 3, "uram": 0, "dsp": 0}),
+])
+def test_utilization_fixtures(name, device, want):
+    r = parse_utilization(FIXTURES / name)
+    assert r["device"] == device and r["resources"] == want
+    assert r["available"]["lut"] in (53200, 117120)
+
+
+def test_timing_fixtures_with_clocks():
+    met = parse_timing_summary(FIXTURES / "timing_summary_routed_7series_met.rpt")
+    assert met["met"] and met["wns_ns"] == 1.482 and met["whs_ns"] == 0.041
+    assert met["clocks"] == [{"name": "clk_fpga_0", "period_ns": 10.0, "frequency_mhz": 100.0, "wns_ns": 1.482,
+                              "whs_ns": 0.041}]
+    bad = parse_timing_summary(FIXTURES / "timing_summary_routed_zuplus_failed.rpt")
+    assert not bad["met"] and bad["wns_ns"] == -0.412 and bad["tns_ns"] == -37.906
+    assert bad["worst_clock"] == "clk_pl_0" and bad["clocks"][0]["period_ns"] == 3.333

@@ -34,8 +34,23 @@ def activate(board: str = "pynq-z2") -> Any:
         # pynq caches its clock controller on the first device it saw; point it at this one.
         if "_real_instance" in vars(Clocks):
             delattr(Clocks, "_real_instance")
-        Clocks.set_device(dev)
+        _clocks_on(Clocks, dev)
     return dev
+
+
+def _clocks_on(clocks: Any, dev: Any) -> None:
+    """Make ``pynq.ps.Clocks`` program ``dev``'s PS clock controller (or, with ``dev`` None, forget it).
+
+    pynq >= 3.1 takes the device (``Clocks.set_device``); pynq 3.0.x (PYNQ v3.0.1 images) picks its
+    controller by CPU architecture, which fails on a host: give it the board's controller class,
+    whose MMIO then goes to the active (simulated) device.
+    """
+    if hasattr(clocks, "set_device"):
+        clocks.set_device(dev)
+    elif dev is not None and getattr(dev, "simulated", False):
+        from pynq import ps
+
+        clocks._real_instance = (ps._ClocksZynq if dev.board.ps == "ps7" else ps._ClocksUltrascale)()
 
 
 def deactivate() -> None:
@@ -53,7 +68,7 @@ def deactivate() -> None:
         Device.active_device = prev
     if "_real_instance" in vars(Clocks):
         delattr(Clocks, "_real_instance")
-    Clocks.set_device(prev)
+    _clocks_on(Clocks, prev)
 
 
 def activate_from_env() -> Optional[Any]:

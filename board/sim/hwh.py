@@ -4,7 +4,13 @@
 and its registers. A sim bundle has no Vivado run behind it, so the generator writes this
 file instead: the PS (``processing_system7`` or ``zynq_ultra_ps_e``) with its PL clock 0 set to
 the design clock, the DNNU's ``s_axi_control`` slave on the PS's general-purpose master port,
-and the DNNU's ``m_axi_gmem`` master on a high-performance port into PS DDR. It is labelled
+and its two m_axi masters (one per bundle, ``m_axi_gmem0`` for the input and ``m_axi_gmem1``
+for the output, as Vitis HLS names them) through one SmartConnect (``axi_smc``, the block
+design host/templates/build_overlay.tcl builds) into a high-performance port and PS DDR.
+Register names are Vitis HLS's: ``CTRL``, ``GIER``, ``IP_IER``, ``IP_ISR``, 64-bit pointers as
+``in_r_1``/``in_r_2`` and ``out_r_1``/``out_r_2`` (``in``/``out`` are HDL keywords), scalars by
+name. Parsed by pynq's metadata parser it gives an ``ip_dict`` entry of the same structure
+as a real Vivado handoff's HLS IP (tests/test_hwh_handoffs.py checks both). It is labelled
 simulated (``VIVADOVERSION="sustainml-sim"``); nothing in it claims a Vivado run.
 
 Board-side module (standard library only); the host's generator calls :func:`write_hwh`.
@@ -29,6 +35,9 @@ PS_INSTANCE = {"ps7": "processing_system7_0", "ps8": "zynq_ultra_ps_e_0"}
 #: Source PLL feeding PL clock 0 (MHz) in the board presets: IO PLL.
 IO_PLL_MHZ = {"ps7": 1000.0, "ps8": 1500.0}
 ADDR_RANGE = 0x10000
+#: The DNNU's m_axi bundles (input, output) and the SmartConnect that merges them.
+BUNDLES = ("gmem0", "gmem1")
+SMC_INSTANCE = "axi_smc"
 
 _CTRL_FIELDS = (("AP_START", 0, 1), ("AP_DONE", 1, 1), ("AP_IDLE", 2, 1), ("AP_READY", 3, 1),
                 ("AUTO_RESTART", 7, 1))
@@ -120,9 +129,19 @@ def render_hwh(name: str, part: str, clock_mhz: float, ip_name: str, vlnv: str,
     psi = PS_INSTANCE[ps]
     params = "".join(_param(k, v) for k, v in _ps_clock_params(ps, clock_mhz).items())
     hz = int(round(clock_mhz * 1e6))
-    bus = lambda busname, itf, typ: (  # noqa: E731
-        f'<BUSINTERFACE BUSNAME="{busname}" DATAWIDTH="32" NAME="{itf}" TYPE="{typ}" '
+    bus = lambda busname, itf, typ, width=32: (  # noqa: E731
+        f'<BUSINTERFACE BUSNAME="{busname}" DATAWIDTH="{width}" NAME="{itf}" TYPE="{typ}" '
         f'VLNV="xilinx.com:interface:aximm:1.0">{_param("FREQ_HZ", hz)}</BUSINTERFACE>')
+    gp_bus, hp_bus = f"{psi}_{gp}", f"{SMC_INSTANCE}_M00_AXI"
+    masters = [(f"m_axi_{b}", f"{ip_name}_m_axi_{b}") for b in BUNDLES]
+    ddr = "".join(
+        f'<MEMRANGE ADDRESSBLOCK="HP0_DDR_LOWOCM" BASENAME="C_BASEADDR" BASEVALUE="{ddr_lo:#010x}" '
+        f'HIGHNAME="C_HIGHADDR" '
+        f'HIGHVALUE="{ddr_hi:#010x}" INSTANCE="{psi}" IS_DATA="TRUE" IS_INSTRUCTION="TRUE" MASTERBUSINTERFACE="{m}" '
+        f'MEMTYPE="MEMORY" SLAVEBUSINTERFACE="{hp}"/>' for m, _ in masters)
+    smc_class = 'MODCLASS="BUS" MODTYPE="smartconnect" VLNV="xilinx.com:ip:smartconnect:1.0"'
+    dnnu_masters = "".join(bus(b, m, "MASTER") for m, b in masters)
+    smc_slaves = "".join(bus(b, f"S{i:02d}_AXI", "SLAVE") for i, (_, b) in enumerate(masters))
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="no" ?>
 <EDKSYSTEM EDWVERSION="1.2" TIMESTAMP="simulated" VIVADOVERSION="{SIM_TOOL}">
   <SYSTEMINFO ARCH="{arch}" DEVICE="{dev}" NAME={quoteattr(name)} PACKAGE="{pkg}" SPEEDGRADE="{speed}"/>
@@ -132,7 +151,7 @@ def render_hwh(name: str, part: str, clock_mhz: float, ip_name: str, vlnv: str,
     <MODULE FULLNAME="/{psi}" INSTANCE="{psi}" IPTYPE="PERIPHERAL" IS_ENABLE="1" IS_PL="FALSE" MODTYPE="{modtype}" VLNV="{ps_vlnv}">
       <PARAMETERS>{params}{_param("SUSTAINML_SIMULATED", "true")}{_param("SUSTAINML_PART", part)}</PARAMETERS>
       <PORTS/>
-      <BUSINTERFACES>{bus("ps_gp0", gp, "MASTER")}{bus("dnnu_gmem", hp, "SLAVE")}</BUSINTERFACES>
+      <BUSINTERFACES>{bus(gp_bus, gp, "MASTER")}{bus(hp_bus, hp, "SLAVE", 64)}</BUSINTERFACES>
       <MEMORYMAP>
         <MEMRANGE ADDRESSBLOCK="Reg" BASENAME="C_S_AXI_CONTROL_BASEADDR" BASEVALUE="{base:#010x}" HIGHNAME="C_S_AXI_CONTROL_HIGHADDR" HIGHVALUE="{base + ADDR_RANGE - 1:#010x}" INSTANCE={quoteattr(ip_name)} IS_DATA="TRUE" IS_INSTRUCTION="TRUE" MASTERBUSINTERFACE="{gp}" MEMTYPE="REGISTER" SLAVEBUSINTERFACE="s_axi_control"/>
       </MEMORYMAP>
@@ -145,10 +164,13 @@ def render_hwh(name: str, part: str, clock_mhz: float, ip_name: str, vlnv: str,
         </ADDRESSBLOCK>
       </ADDRESSBLOCKS>
       <PORTS/>
-      <BUSINTERFACES>{bus("ps_gp0", "s_axi_control", "SLAVE")}{bus("dnnu_gmem", "m_axi_gmem", "MASTER")}</BUSINTERFACES>
-      <MEMORYMAP>
-        <MEMRANGE ADDRESSBLOCK="HP0_DDR_LOWOCM" BASENAME="C_BASEADDR" BASEVALUE="{ddr_lo:#010x}" HIGHNAME="C_HIGHADDR" HIGHVALUE="{ddr_hi:#010x}" INSTANCE="{psi}" IS_DATA="TRUE" IS_INSTRUCTION="TRUE" MASTERBUSINTERFACE="m_axi_gmem" MEMTYPE="MEMORY" SLAVEBUSINTERFACE="{hp}"/>
-      </MEMORYMAP>
+      <BUSINTERFACES>{bus(gp_bus, "s_axi_control", "SLAVE")}{dnnu_masters}</BUSINTERFACES>
+      <MEMORYMAP>{ddr}</MEMORYMAP>
+    </MODULE>
+    <MODULE FULLNAME="/{SMC_INSTANCE}" HWVERSION="1.0" INSTANCE="{SMC_INSTANCE}" IPTYPE="BUS" IS_ENABLE="1" {smc_class}>
+      <PARAMETERS>{_param("NUM_SI", len(masters))}{_param("NUM_MI", 1)}</PARAMETERS>
+      <PORTS/>
+      <BUSINTERFACES>{smc_slaves}{bus(hp_bus, "M00_AXI", "MASTER", 64)}</BUSINTERFACES>
     </MODULE>
   </MODULES>
 </EDKSYSTEM>

@@ -22,11 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="overlays root (default: overlays/ of the repository)")
     p.add_argument("--name", default=None, help="bundle name (default: the project's, +_sim with --sim)")
     p.add_argument("--cosim", action="store_true", help="also run C/RTL co-simulation in Vitis HLS")
+    p.add_argument("--allow-timing-failure", action="store_true",
+                   help="bundle a routed design with negative slack anyway (recorded in the manifest)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     dst = build(args.build_dir, args.out, sim=args.sim, name=args.name, cosim=args.cosim,
+                allow_timing_failure=args.allow_timing_failure,
                 echo=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
     print(dst)
     return 0

@@ -12,7 +12,7 @@ from typing import Iterable, Optional, Tuple
 import numpy as np
 
 from sustainml.nas import golden
-from sustainml.nas.costmodel import CostModelError, check_unrolling
+from sustainml.nas.costmodel import CostModelError, check_unrolling, multiplier_on_dsp, unroll_dims
 from sustainml.nas.quantized import ACC_OVERFLOW, STAGE_KINDS, Stage
 from sustainml.nas.topology import LEGAL_BITS
 
@@ -110,6 +110,7 @@ def config_struct(name: str, stage: Stage, comment: str) -> str:
         f"    static const bool RELU = {b(stage.relu)}, ACC_SAT = {b(stage.acc_overflow == 'saturate')};\n"
         f"    static const int PE = {stage.pe}, SIMD = {stage.simd}, KP = {stage.kp};\n"
         f"    static const int AVG_MULT = {avg};\n"
+        f"    static const bool MUL_DSP = {b(stage.is_compute and multiplier_on_dsp(stage, folds(stage)))};\n"
         f"}};\n"
     )
 
@@ -131,21 +132,48 @@ def array_literal(a: np.ndarray, indent: str = "    ", per_line: int = 16) -> st
     return "{\n" + ",\n".join(indent + "    " + s for s in inner) + "\n" + indent + "}"
 
 
+def folds(stage: Stage) -> int:
+    """Fold steps per output of the stage's module: prod(dim / factor) over pe, simd, kp."""
+    return int(np.prod([d // f for d, f in zip(unroll_dims(stage), (stage.pe, stage.simd, stage.kp))]))
+
+
+def fold_weights(stage: Stage, w: np.ndarray) -> np.ndarray:
+    """Weights in the folded layout the modules read: ``wf[fold step][lane]``.
+
+    conv1d ``w[k][c][o]``: step ``(pf*CF + cf)*KF + kf``, lane ``(pp*KP + kk)*SIMD + ss``;
+    pwconv1d/dense ``w[i][o]`` likewise with one tap; dwconv1d ``w[k][c]``: step
+    ``pf*KF + kf``, lane ``pp*KP + kk`` (k = kf*KP + kk, c = cf*SIMD + ss, o = pf*PE + pp).
+    """
+    w = np.asarray(w)
+    pe, simd, kp = stage.pe, stage.simd, stage.kp
+    if stage.kind == "dwconv1d":
+        k, c = w.shape
+        return w.reshape(k // kp, kp, c // pe, pe).transpose(2, 0, 3, 1).reshape(-1, pe * kp)
+    if stage.kind != "conv1d":
+        w = w[None]  # one tap
+    k, c, o = w.shape
+    parts = w.reshape(k // kp, kp, c // simd, simd, o // pe, pe)  # kf, kk, cf, ss, pf, pp
+    return parts.transpose(4, 2, 0, 5, 1, 3).reshape(-1, pe * kp * simd)
+
+
 def weight_arrays(name: str, cfg: str, stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray]) -> str:
-    """``NAME_w`` (weights, ap_int<W_BITS>) and ``NAME_b`` (biases as accumulator start values,
-    wrapped or saturated to ap_int<ACC_BITS> as the stage's ``acc_overflow`` says; zeros when the
-    stage has no bias) as on-chip const arrays."""
+    """``NAME_w`` (weights in the folded layout of :func:`fold_weights`, ap_int<W_BITS>) and
+    ``NAME_b`` (biases ``[OUT_CH/PE][PE]`` as accumulator start values, wrapped or saturated to
+    ap_int<ACC_BITS> as the stage's ``acc_overflow`` says; zeros when the stage has no bias) as
+    on-chip const arrays."""
     if not stage.is_compute:
         return ""
-    dims = "".join(f"[{d}]" for d in stage.weight_shape)
+    wf = fold_weights(stage, np.asarray(w, dtype=np.int64))
     bias = np.zeros(stage.out_ch, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
     if stage.acc_overflow == "saturate":
         bias = np.array([int(v) for v in golden.saturate(bias, stage.acc_bits)], dtype=object)
     else:
         bias = np.array([wrap_int(int(v), stage.acc_bits) for v in bias], dtype=object)
+    bias = bias.reshape(-1, stage.pe)
+    wdims, bdims = "".join(f"[{d}]" for d in wf.shape), "".join(f"[{d}]" for d in bias.shape)
     return (
-        f"static const ap_int<{cfg}::W_BITS> {name}_w{dims} = {array_literal(np.asarray(w, dtype=np.int64), '')};\n"
-        f"static const ap_int<{cfg}::ACC_BITS> {name}_b[{stage.out_ch}] = {array_literal(bias, '')};\n"
+        f"static const ap_int<{cfg}::W_BITS> {name}_w{wdims} = {array_literal(wf, '')};\n"
+        f"static const ap_int<{cfg}::ACC_BITS> {name}_b{bdims} = {array_literal(bias, '')};\n"
     )
 
 

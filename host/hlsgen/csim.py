@@ -32,8 +32,9 @@ from .errors import HlsGenError, ToolchainError
 #: -O2: simulation speed matters more than the ~10% longer compile. The two -Wno flags
 #: silence false positives that ap_private.h (vendor) raises under optimization only.
 CXXFLAGS = ("-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-maybe-uninitialized", "-Wno-uninitialized")
-#: Single-module benches run tiny inputs: -O0 compiles ~2.5x faster than -O2.
-BENCH_FLAGS = ("-O0", "-fPIC", "-shared", "-Wall", "-Wextra")
+#: Single-module benches run tiny inputs: -O0 compiles ~2.5x faster than -O2. They count the
+#: iterations of the modules' pipelined loops (SML_COUNT_ITERATION in types.h).
+BENCH_FLAGS = ("-O0", "-fPIC", "-shared", "-Wall", "-Wextra", "-DSML_COUNT_ITERATIONS")
 
 
 def cache_root(env: Optional[Mapping[str, str]] = None) -> Path:
@@ -210,6 +211,9 @@ class StageBench:
         ptr = ctypes.POINTER(ctypes.c_longlong)
         self._fns = [self.library.function(harness.symbol(i), ctypes.c_long, [ptr, ptr, ctypes.c_int])
                      for i in range(len(self.cases))]
+        self._iterations = self.library.function("sml_iterations", ctypes.c_long, [])
+        #: iterations of the module's pipelined loop in the last :meth:`run`
+        self.iterations = 0
 
     def run(self, i: int, x: np.ndarray) -> np.ndarray:
         """Output (N, out_len, out_ch) of case ``i`` for integer input (N, in_len, in_ch)."""
@@ -219,7 +223,9 @@ class StageBench:
             raise HlsGenError(f"case {i}: input shape {x.shape} is not (N, {s.in_len}, {s.in_ch})")
         y = np.zeros((len(x), s.out_len, s.out_ch), dtype=np.int64)
         ptr = ctypes.POINTER(ctypes.c_longlong)
+        self._iterations()
         bad = self._fns[i](x.ctypes.data_as(ptr), y.ctypes.data_as(ptr), len(x))
+        self.iterations = int(self._iterations())
         if bad:
             raise ToolchainError(f"case {i} ({s.kind}): stream protocol violated ({bad} beats missing or left over)")
         return y

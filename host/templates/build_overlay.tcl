@@ -5,8 +5,9 @@
 #
 # Block design: the PS (@PS_IP@, board preset @BOARD_PART@ when its board files are
 # installed), PL clock 0 at @CLOCK_MHZ@ MHz driving everything, the DNNU's s_axi_control on the
-# PS general-purpose master @GP_PORT@ at @BASE_ADDR@, its m_axi masters on the PS high-performance
-# slave @HP_PORT@ into DDR. Outputs: out/@NAME@.bit, out/@NAME@.hwh, reports/*.rpt.
+# PS general-purpose master @GP_PORT@ at @BASE_ADDR@, its two m_axi masters through one
+# SmartConnect (@SMC_NAME@) on the PS high-performance slave @HP_PORT@ into DDR.
+# Outputs: out/@NAME@.bit, out/@NAME@.hwh, reports/*.rpt.
 set here [file dirname [file normalize [info script]]]
 set name @NAME@
 set jobs [expr {[info exists ::env(SUSTAINML_JOBS)] ? $::env(SUSTAINML_JOBS) : @JOBS@}]
@@ -31,9 +32,22 @@ set_property -dict [list @PS_CONFIG@] $ps
 
 set dnnu [create_bd_cell -type ip -vlnv @VLNV@ @IP_NAME@]
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master Auto Clk_slave Auto Clk_xbar Auto Master /@PS_INSTANCE@/@GP_PORT@ Slave /@IP_NAME@/s_axi_control intc_ip {New AXI Interconnect} master_apm 0] [get_bd_intf_pins @IP_NAME@/s_axi_control]
-foreach m [lsort [get_bd_intf_pins -of_objects $dnnu -filter {MODE == Master}]] {
-    apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master Auto Clk_slave Auto Clk_xbar Auto Master $m Slave /@PS_INSTANCE@/@HP_PORT@ intc_ip Auto master_apm 0] [get_bd_intf_pins @PS_INSTANCE@/@HP_PORT@]
+# Both m_axi masters (one per bundle, gmem0 and gmem1) through one SmartConnect into the one
+# HP port: a port takes one master, so a second automation run on the same port would fail.
+set masters [lsort [get_bd_intf_pins -of_objects $dnnu -filter {MODE == Master}]]
+set smc [create_bd_cell -type ip -vlnv [lindex [lsort [get_ipdefs -filter {NAME == smartconnect}]] end] @SMC_NAME@]
+set_property -dict [list CONFIG.NUM_SI [llength $masters] CONFIG.NUM_MI 1] $smc
+set i 0
+foreach m $masters {
+    connect_bd_intf_net $m [get_bd_intf_pins @SMC_NAME@/S[format %02d $i]_AXI]
+    incr i
 }
+connect_bd_intf_net [get_bd_intf_pins @SMC_NAME@/M00_AXI] [get_bd_intf_pins @PS_INSTANCE@/@HP_PORT@]
+# The clock and reset the s_axi_control automation gave the DNNU also drive the SmartConnect
+# and the HP port (one clock domain).
+connect_bd_net [get_bd_pins @PS_INSTANCE@/@PL_CLK@] [get_bd_pins @SMC_NAME@/aclk] [get_bd_pins @PS_INSTANCE@/@HP_CLK@]
+set rst [lindex [get_bd_cells -filter {VLNV =~ "xilinx.com:ip:proc_sys_reset:*"}] 0]
+connect_bd_net [get_bd_pins $rst/peripheral_aresetn] [get_bd_pins @SMC_NAME@/aresetn]
 
 assign_bd_address
 set seg [get_bd_addr_segs -of_objects [get_bd_addr_spaces @PS_INSTANCE@/Data] -filter {NAME =~ "*@IP_NAME@*"}]

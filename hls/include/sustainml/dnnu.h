@@ -4,6 +4,7 @@
 
 #include "types.h"
 #include "requant.h"
+#include "multiply.h"
 #include "layers/conv1d.h"
 #include "layers/dwconv1d.h"
 #include "layers/pwconv1d.h"

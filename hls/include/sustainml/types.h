@@ -10,6 +10,7 @@
 //   ACC_SAT                                accumulator overflow: saturate (true) or wrap (accumulate.h)
 //   PE, SIMD, KP                           unrolling: output channels, input channels, kernel taps
 //   AVG_MULT                               average pooling: round(2**16 / window)
+//   MUL_DSP                                compute stages: multipliers on DSPs (else LUT fabric)
 //
 // Feature maps stream one time step per beat: vec<T, CHANNELS>, channels fully partitioned.
 //
@@ -31,6 +32,21 @@
 #define SML_PRAGMA(x) _Pragma(#x)
 #else
 #define SML_PRAGMA(x)
+#endif
+
+// SML_COUNT_ITERATION() at the top of a module's pipelined loop counts its iterations in C
+// simulation when SML_COUNT_ITERATIONS is defined (the single-module bench does, so a test can
+// check iterations per sample against the fold count); otherwise, and in synthesis, nothing.
+#if defined(SML_COUNT_ITERATIONS) && !defined(__SYNTHESIS__)
+namespace sml {
+inline long& iteration_counter() {
+    static long n = 0;
+    return n;
+}
+}  // namespace sml
+#define SML_COUNT_ITERATION() (++sml::iteration_counter())
+#else
+#define SML_COUNT_ITERATION()
 #endif
 
 namespace sml {
@@ -64,7 +80,15 @@ template <class CFG> struct io {
 template <class CFG> struct compute {
     typedef ap_int<CFG::W_BITS> w_t;
     typedef ap_int<CFG::ACC_BITS> acc_t;  // also the bias type (bias is the accumulator's start)
+    typedef ap_int<CFG::IN_BITS + CFG::W_BITS + 1> prod_t;  // exact product, signed or unsigned input
+    static const int PF = CFG::OUT_CH / CFG::PE;  // output-channel (neuron) folds
 };
+
+// Smallest divisor of N that is >= M (N when none is smaller), at compile time.
+template <int N, int M, int D = (M < 1 ? 1 : M), bool OK = (D >= N || N % D == 0)> struct divisor_at_least {
+    enum { value = divisor_at_least<N, M, D + 1>::value };
+};
+template <int N, int M, int D> struct divisor_at_least<N, M, D, true> { enum { value = D < N ? D : N }; };
 
 // A beat of zeros (padding).
 template <typename V> inline V zeros() {

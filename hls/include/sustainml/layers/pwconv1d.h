@@ -3,62 +3,76 @@
 //
 //   out[t][o] = requantize(b[o] + sum_{c<IN_CH} in[t][c] * w[c][o])
 //
-// Weights w[IN_CH][OUT_CH], biases b[OUT_CH]. Unrolling: PE output channels x SIMD input
-// channels per cycle (KP must be 1); one output beat takes (OUT_CH/PE)*(IN_CH/SIMD) cycles.
-// accum<CFG>::add per fold step (accumulate.h): wrap-around does not depend on PE/SIMD;
-// saturation clips after each step of SIMD channels.
-// Pragmas (Vitis HLS): PIPELINE II=1 on the fold loop; ARRAY_PARTITION cyclic factor=SIMD
-// dim=1 and factor=PE dim=2 on the weights, factor=PE on the biases; input beat, accumulators
-// and output beat complete.
+// Unrolling: PE output channels x SIMD input channels per cycle (KP must be 1); a beat takes
+// FOLD = (OUT_CH/PE)*(IN_CH/SIMD) fold steps, pf outer, cf inner. Weights come folded:
+// wf[FOLD][PE*SIMD], lane pp*SIMD + ss of step pf*CF + cf holding w[cf*SIMD+ss][pf*PE+pp]
+// (host/hlsgen/cpp.py); biases bf[PF][PE]. Each step's products are added by accum<CFG>::add
+// (accumulate.h): wrapping (ACC_SAT false) gives the same bits at any PE/SIMD; saturation clips
+// after every step, in the order cf runs (nas/quantized.py).
+// Schedule: one loop over the whole batch, pipelined at II=1, of batch*IN_LEN*FOLD
+// iterations: a beat is read at fold step 0 and held while it folds, the output beat written
+// at the last step. A fully unrolled stage takes one beat per iteration; no bubbles.
+// Pragmas (Vitis HLS): PIPELINE II=1 and LOOP_TRIPCOUNT (per sample) on the loop;
+// ARRAY_PARTITION complete dim=2 on the folded weights and biases, complete on accumulators
+// and output beat; UNROLL on the lane loops; BIND_OP of multiply.h.
 #ifndef SUSTAINML_LAYERS_PWCONV1D_H
 #define SUSTAINML_LAYERS_PWCONV1D_H
 
 #include "../accumulate.h"
+#include "../multiply.h"
 #include "../requant.h"
 #include "window.h"
 
 namespace sml {
 
+template <class CFG> struct pwconv1d_geom {
+    static const int PF = CFG::OUT_CH / CFG::PE, CF = CFG::IN_CH / CFG::SIMD;
+    static const int FOLD = PF * CF, LANES = CFG::PE * CFG::SIMD;
+};
+
 template <class CFG>
 void pwconv1d(hls::stream<typename io<CFG>::in_vec>& in, hls::stream<typename io<CFG>::out_vec>& out, int batch,
-              const typename compute<CFG>::w_t w[CFG::IN_CH][CFG::OUT_CH],
-              const typename compute<CFG>::acc_t b[CFG::OUT_CH]) {
-    SML_PRAGMA(HLS ARRAY_PARTITION variable=w cyclic factor=CFG::SIMD dim=1)
-    SML_PRAGMA(HLS ARRAY_PARTITION variable=w cyclic factor=CFG::PE dim=2)
-    SML_PRAGMA(HLS ARRAY_PARTITION variable=b cyclic factor=CFG::PE dim=1)
+              const typename compute<CFG>::w_t wf[pwconv1d_geom<CFG>::FOLD][pwconv1d_geom<CFG>::LANES],
+              const typename compute<CFG>::acc_t bf[pwconv1d_geom<CFG>::PF][CFG::PE]) {
+    SML_PRAGMA(HLS ARRAY_PARTITION variable=wf complete dim=2)
+    SML_PRAGMA(HLS ARRAY_PARTITION variable=bf complete dim=2)
+    typedef pwconv1d_geom<CFG> g;
     typedef typename io<CFG>::in_vec in_vec;
     typedef typename io<CFG>::out_t out_t;
     typedef typename compute<CFG>::acc_t acc_t;
-    const int PF = CFG::OUT_CH / CFG::PE, CF = CFG::IN_CH / CFG::SIMD;
+    const int ITERS = CFG::IN_LEN * g::FOLD;
 
     acc_t acc[CFG::PE];
     SML_PRAGMA(HLS ARRAY_PARTITION variable=acc complete dim=1)
     out_t res[CFG::OUT_CH];
     SML_PRAGMA(HLS ARRAY_PARTITION variable=res complete dim=1)
+    in_vec x;
 
-    for (int n = 0; n < batch; n++) {
-        for (int t = 0; t < CFG::IN_LEN; t++) {
-            const in_vec x = in.read();
-            int pf = 0, cf = 0;
-            for (int f = 0; f < PF * CF; f++) {
-                SML_PRAGMA(HLS PIPELINE II=1)
-                for (int pp = 0; pp < CFG::PE; pp++) {
-                    const int o = pf * CFG::PE + pp;
-                    typename accum<CFG>::part_t s = 0;
-                    for (int ss = 0; ss < CFG::SIMD; ss++) {
-                        const int c = cf * CFG::SIMD + ss;
-                        s += x.d[c] * w[c][o];
-                    }
-                    const acc_t a = accum<CFG>::add(cf == 0 ? b[o] : acc[pp], s);
-                    acc[pp] = a;
-                    if (cf == CF - 1) res[o] = requantize<CFG>(a);
-                }
-                if (++cf == CF) {
-                    cf = 0;
-                    pf++;
-                }
+    int f = 0, pf = 0, cf = 0;
+    for (long i = 0; i < static_cast<long>(batch) * ITERS; i++) {
+        SML_PRAGMA(HLS PIPELINE II=1)
+        SML_PRAGMA(HLS LOOP_TRIPCOUNT min=ITERS max=ITERS)
+        SML_COUNT_ITERATION();
+        if (f == 0) x = in.read();
+        for (int pp = 0; pp < CFG::PE; pp++) {
+            SML_PRAGMA(HLS UNROLL)
+            const acc_t a0 = cf == 0 ? bf[pf][pp] : acc[pp];
+            typename accum<CFG>::part_t s = 0;  // this fold step's products (accumulate.h)
+            for (int ss = 0; ss < CFG::SIMD; ss++) {
+                SML_PRAGMA(HLS UNROLL)
+                s += mul<CFG>(x.d[cf * CFG::SIMD + ss], wf[f][pp * CFG::SIMD + ss]);
             }
+            const acc_t a = accum<CFG>::add(a0, s);  // wrap or saturate at ACC_BITS
+            acc[pp] = a;
+            if (cf == g::CF - 1) res[pf * CFG::PE + pp] = requantize<CFG>(a);
+        }
+        if (++cf == g::CF) {
+            cf = 0;
+            pf++;
+        }
+        if (++f == g::FOLD) {
             write_beat(out, res);
+            f = pf = 0;
         }
     }
 }
