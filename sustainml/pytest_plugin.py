@@ -14,7 +14,7 @@ Options (each falls back to the environment variable named after it)::
 
 Markers: ``board`` (runs on a board), ``vivado`` (needs Vivado / Vitis HLS on PATH).
 
-With a board selected, the on-board battery (:mod:`sustainml.testing.board_battery`) is added
+With a board selected, the on-board battery (:mod:`sustainml.testing.test_board_battery`) is added
 to the collection and every test that uses ``board_target`` runs once per board. Without one,
 ``board_target`` comes from a ``sustainml_default_board`` fixture when a conftest provides one
 (this repository's tests: a loopback OpenSSH server holding a simulated board), else the test
@@ -35,7 +35,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-BATTERY = "sustainml.testing.board_battery"
+BATTERY = "sustainml.testing.test_board_battery"
 ENV = {"board": "SUSTAINML_BOARD", "board_inventory": "SUSTAINML_BOARD_INVENTORY",
        "board_bundle": "SUSTAINML_BOARD_BUNDLE", "board_db": "SUSTAINML_BOARD_DB",
        "board_runtime_wheel": "SUSTAINML_BOARD_RUNTIME_WHEEL"}
@@ -150,9 +150,11 @@ def pytest_configure(config: pytest.Config) -> None:
         import importlib.util
 
         spec = importlib.util.find_spec(BATTERY)
-        battery = str(Path(spec.origin)) if spec and spec.origin else None
-        if battery and battery not in config.args:
-            config.args.append(battery)
+        if spec and spec.origin:  # its folder, so node ids read test_board_battery.py::... from anywhere
+            battery = Path(spec.origin)
+            given = {Path(a.split("::")[0]).resolve() for a in config.args}
+            if not given & {battery, battery.parent}:
+                config.args.append(str(battery.parent))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
@@ -210,11 +212,14 @@ def board_run(board_target: Any, board_runtime_wheel: Any) -> Iterator[Any]:
     from .testing.onboard import BoardRun
 
     run = BoardRun(board_target, board_runtime_wheel)
+    error = None
     try:
         run.open()
     except SustainmlError as exc:
+        error = str(exc)
+    if error is not None:
         run.close()
-        pytest.fail(f"{board_target.entry}: {exc}", pytrace=False)
+        pytest.fail(error, pytrace=False)
     try:
         yield run
     finally:
@@ -252,7 +257,11 @@ def board_measurements(board_run: Any, board_db: Optional[Path]) -> Dict[str, An
     try:
         env, units = board_run.measure()
     except SustainmlError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        error = str(exc)
+    else:
+        error = None
+    if error is not None:
+        pytest.fail(error, pytrace=False)
     stored = []
     if board_db is not None:
         for u in units:

@@ -1,0 +1,114 @@
+"""The board-test plugin as a user runs it: ``pytest -m board --board NAME ...`` in a subprocess, from
+the repository root and from an unrelated folder, against a loopback sshd holding a simulated board."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import yaml
+
+from sustainml import REPO_ROOT
+from sustainml.pytest_plugin import ENV
+
+BATTERY_TESTS = 9  # push, golden, test set, 3 x latency band, power, recovery, rollback
+
+
+@pytest.fixture(scope="module")
+def plugin_board(sshds, user_key, board_python, sim_bundle, runtime_wheel, tmp_path_factory) -> Path:
+    """An inventory with loopback board sim-b (own root) that already holds a release."""
+    from sustainml.host.deploy.inventory import load_inventory
+    from sustainml.host.deploy.push import push
+
+    d = tmp_path_factory.mktemp("plugin-board")
+    s = sshds["sim-b"]
+    (d / "known_hosts").write_text(s.host_key_line)
+    entry = {"host": "127.0.0.1", "port": s.port, "user": s.user, "key": str(user_key), "board": "pynq-z2",
+             "python": board_python, "root": str(d / "root"), "simulated": True, "connect_timeout": 5,
+             "reserve_mb": 0}
+    inv = d / "boards.yaml"
+    inv.write_text(yaml.safe_dump({"known_hosts": "known_hosts", "boards": {"sim-b": entry}}))
+    loaded = load_inventory(inv)
+    [first] = push(sim_bundle, [loaded.boards["sim-b"]], runtime_wheel, loaded.known_hosts)
+    assert first.ok, first.error
+    return inv
+
+
+def run_pytest(args: List[str], cwd: Path, env_extra: Dict[str, str] = None, timeout: float = 600):
+    env = {k: v for k, v in os.environ.items() if k not in ENV.values() and k not in ("PYTEST_ADDOPTS", "SUSTAINML_BOARDS")}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=str(cwd), env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def junit(path: Path):
+    root = ET.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    cases = suite.findall("testcase")
+    props = {p.get("name"): p.get("value") for c in cases for p in c.iter("property")}
+    return suite, cases, props
+
+
+def check_battery_report(xml: Path, expect_at_least: int) -> Dict[str, str]:
+    suite, cases, props = junit(xml)
+    skipped = [c.get("name") for c in cases if c.find("skipped") is not None]
+    assert not skipped, skipped
+    assert int(suite.get("failures")) == 0 and int(suite.get("errors")) == 0 and int(suite.get("skipped")) == 0
+    battery = [c for c in cases if c.get("classname", "").endswith("test_board_battery")]
+    assert len(battery) == BATTERY_TESTS and len(cases) >= expect_at_least
+    assert all("[sim-b" in c.get("name") for c in battery)  # parametrized by the --board name
+    for b in (1, 8, 64):  # measured latency, throughput and energy as JUnit properties
+        assert float(props[f"latency_us_p50_b{b}"]) >= float(props[f"hw_us_p50_b{b}"]) > 0
+        assert float(props[f"throughput_sps_b{b}"]) > 0
+        assert float(props[f"energy_uj_b{b}"]) > 0
+    return props
+
+
+def test_board_battery_from_repo_root_and_from_an_unrelated_folder(plugin_board, battery_bundle, runtime_wheel,
+                                                                   tmp_path):
+    common = ["-m", "board", "--board", "sim-b", "--board-inventory", str(plugin_board),
+              "--board-bundle", str(battery_bundle), "--board-runtime-wheel", str(runtime_wheel.path)]
+    # 1. the repository root: tests/ is collected too (its board-marked tests also run on sim-b)
+    db = tmp_path / "m.sqlite"
+    res = run_pytest([*common, "--board-db", str(db), "--junitxml", str(tmp_path / "root.xml"), "-q"], REPO_ROOT)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    props = check_battery_report(tmp_path / "root.xml", BATTERY_TESTS + 1)
+    rows = sqlite3.connect(str(db)).execute(
+        "SELECT board, batch, repetition, energy_j, throughput_sps, campaign FROM measurements ORDER BY batch").fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [("sim-b", 1, 0), ("sim-b", 8, 0), ("sim-b", 64, 0)]
+    assert all(r[3] > 0 and r[4] > 0 and r[5] == "pytest-board-battery" for r in rows)
+    assert abs(rows[0][3] * 1e6 - float(props["energy_uj_b1"])) < 1e-3  # the report and the DB agree
+    # 2. an unrelated folder (no ini, no conftest), the plugin named explicitly as well as by entry point
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    res = run_pytest([*common, "-p", "sustainml.pytest_plugin", "--board-db", str(db),
+                      "--junitxml", str(tmp_path / "else.xml")], elsewhere)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    check_battery_report(tmp_path / "else.xml", BATTERY_TESTS)
+    reps = sqlite3.connect(str(db)).execute("SELECT batch, repetition FROM measurements ORDER BY id").fetchall()
+    assert reps[3:] == [(1, 1), (8, 1), (64, 1)]  # appended, never overwritten
+
+
+def test_environment_variables_select_the_board_and_all_expands(plugin_board, sim_bundle, tmp_path):
+    env = {ENV["board"]: "all", ENV["board_inventory"]: str(plugin_board), ENV["board_bundle"]: str(sim_bundle)}
+    res = run_pytest(["--collect-only", "-q", "-p", "sustainml"], tmp_path, env)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    ids = [ln for ln in res.stdout.splitlines() if ln.startswith("test_board_battery.py::")]
+    assert len(ids) == BATTERY_TESTS and all("[sim-b" in i for i in ids)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--board", "nope"], "no board named 'nope' (known: sim-b)"),
+    (["--board", "sim-b"], "--board needs --board-bundle DIR"),
+    (["--board", "sim-b", "--board-bundle", "missing-dir"], "missing-dir"),
+])
+def test_a_bad_selection_is_one_line_and_exit_2(plugin_board, tmp_path, args, message):
+    res = run_pytest([*args, "--board-inventory", str(plugin_board)], tmp_path)
+    err = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    assert res.returncode == 2, err
+    assert len(err) == 1 and message in err[0] and "Traceback" not in res.stderr
