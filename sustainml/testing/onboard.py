@@ -31,7 +31,7 @@ from sustainml.errors import SustainmlError
 
 #: Batches the battery measures; calls per unit (power runs repeat them under the recorder).
 BATCHES = (1, 8, 64)
-CALLS = {1: 300, 8: 100, 64: 40}
+CALLS = {1: 200, 8: 60, 64: 20}
 POWER = {"interval_s": 0.005, "idle_s": 0.25}
 RECOVERY_TIMEOUT_S = 0.5
 CAMPAIGN = "pytest-board-battery"

@@ -69,29 +69,57 @@ def check_battery_report(xml: Path, expect_at_least: int) -> Dict[str, str]:
     return props
 
 
-def test_board_battery_from_repo_root_and_from_an_unrelated_folder(plugin_board, battery_bundle, runtime_wheel,
-                                                                   tmp_path):
-    common = ["-m", "board", "--board", "sim-b", "--board-inventory", str(plugin_board),
-              "--board-bundle", str(battery_bundle), "--board-runtime-wheel", str(runtime_wheel.path)]
-    # 1. the repository root: tests/ is collected too (its board-marked tests also run on sim-b)
+def battery_args(inventory: Path, bundle: Path, wheel: Path) -> List[str]:
+    return ["-m", "board", "--board", "sim-b", "--board-inventory", str(inventory), "--board-bundle", str(bundle),
+            "--board-runtime-wheel", str(wheel)]
+
+
+def db_rows(db: Path) -> List[tuple]:
+    return sqlite3.connect(str(db)).execute(
+        "SELECT board, batch, repetition, energy_j, throughput_sps, campaign FROM measurements ORDER BY id").fetchall()
+
+
+def test_board_battery_from_an_unrelated_folder(plugin_board, battery_bundle, runtime_wheel, tmp_path):
+    """No ini, no conftest: the entry point (and ``-p``) bring the options, the battery and its fixtures."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     db = tmp_path / "m.sqlite"
-    res = run_pytest([*common, "--board-db", str(db), "--junitxml", str(tmp_path / "root.xml"), "-q"], REPO_ROOT)
+    res = run_pytest([*battery_args(plugin_board, battery_bundle, runtime_wheel.path), "-p", "sustainml.pytest_plugin",
+                      "--board-db", str(db), "--junitxml", str(tmp_path / "else.xml")], elsewhere)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    props = check_battery_report(tmp_path / "root.xml", BATTERY_TESTS + 1)
-    rows = sqlite3.connect(str(db)).execute(
-        "SELECT board, batch, repetition, energy_j, throughput_sps, campaign FROM measurements ORDER BY batch").fetchall()
+    props = check_battery_report(tmp_path / "else.xml", BATTERY_TESTS)
+    rows = db_rows(db)
     assert [(r[0], r[1], r[2]) for r in rows] == [("sim-b", 1, 0), ("sim-b", 8, 0), ("sim-b", 64, 0)]
     assert all(r[3] > 0 and r[4] > 0 and r[5] == "pytest-board-battery" for r in rows)
     assert abs(rows[0][3] * 1e6 - float(props["energy_uj_b1"])) < 1e-3  # the report and the DB agree
-    # 2. an unrelated folder (no ini, no conftest), the plugin named explicitly as well as by entry point
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    res = run_pytest([*common, "-p", "sustainml.pytest_plugin", "--board-db", str(db),
-                      "--junitxml", str(tmp_path / "else.xml")], elsewhere)
+
+
+def test_measurements_are_appended_as_new_repetitions(battery_bundle, tmp_path):
+    from sustainml.board.bundle import load_bundle
+    from sustainml.host.deploy.inventory import BoardEntry
+    from sustainml.testing.onboard import BoardTarget, store_unit
+
+    entry = BoardEntry(name="z2-lab", host="h", user="u", board="pynq-z2", part="xc7z020clg400-1", root="/r")
+    target = BoardTarget(entry, tmp_path / "kh", battery_bundle)
+    dist = {"min": 1.0, "mean": 2.0, "p50": 2.0, "p95": 3.0, "p99": 3.0, "max": 4.0}
+    unit = {"latency": {"batch": 8, "calls": 10, "clock_mhz": 100.0, "latency_us": dist, "hw_us": dist,
+                        "overhead_us": dist, "throughput_sps": 5.0},
+            "power": {"source": "meter", "idle_w": 1.7, "busy_w": 1.8, "energy_per_inference_j": 2e-7}}
+    env = {"board": "pynq-z2", "part": "xc7z020clg400-1", "simulated": True, "clock_mhz": 100.0}
+    bundle = load_bundle(battery_bundle)
+    assert [store_unit(tmp_path / "m.sqlite", target, bundle, env, unit) for _ in range(3)] == [0, 1, 2]
+    rows = db_rows(tmp_path / "m.sqlite")
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [("z2-lab", 8, rep, 2e-7) for rep in (0, 1, 2)]
+
+
+@pytest.mark.slow
+def test_board_battery_from_the_repository_root(plugin_board, battery_bundle, runtime_wheel, tmp_path):
+    """From the root, tests/ is collected too (~20 s more): its board-marked tests also run on sim-b,
+    and the battery's re-export there is not run twice. Slow: run by scripts/check_board_tests."""
+    res = run_pytest([*battery_args(plugin_board, battery_bundle, runtime_wheel.path), "-q",
+                      "--junitxml", str(tmp_path / "root.xml")], REPO_ROOT)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    check_battery_report(tmp_path / "else.xml", BATTERY_TESTS)
-    reps = sqlite3.connect(str(db)).execute("SELECT batch, repetition FROM measurements ORDER BY id").fetchall()
-    assert reps[3:] == [(1, 1), (8, 1), (64, 1)]  # appended, never overwritten
+    check_battery_report(tmp_path / "root.xml", BATTERY_TESTS + 1)
 
 
 def test_environment_variables_select_the_board_and_all_expands(plugin_board, sim_bundle, tmp_path):
