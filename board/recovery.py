@@ -30,9 +30,10 @@ import numpy as np
 
 from .errors import BoardError, DnnuTimeoutError
 
-#: The provoked call is sized to take this many timeouts (real board), and never more memory than MAX_SCRATCH.
-OVERRUN = 20
-MAX_SCRATCH_BYTES = 256 * 2**20
+#: The provoked call is sized to take this many timeouts (real board), in at most MAX_SCRATCH_BYTES of
+#: CMA memory (PYNQ images reserve 128 MiB on Zynq-7000).
+OVERRUN = 4
+MAX_SCRATCH_BYTES = 64 * 2**20
 
 
 def _golden_mismatches(dnnu: Any) -> int:

@@ -140,3 +140,35 @@ def test_a_bad_selection_is_one_line_and_exit_2(plugin_board, tmp_path, args, me
     err = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
     assert res.returncode == 2, err
     assert len(err) == 1 and message in err[0] and "Traceback" not in res.stderr
+
+
+def test_the_manifest_states_the_cost_model_band(battery_bundle):
+    from sustainml.board.bundle import load_bundle
+    from sustainml.testing.onboard import hw_time_band
+
+    bundle = load_bundle(battery_bundle)
+    band = hw_time_band(bundle)
+    assert sorted(band) == [1, 8, 64]
+    assert bundle.manifest["estimates"]["hw_time_band"]["coefficients"] == "prior"  # the shipped priors
+    for b, r in band.items():
+        assert r["lo_us"] * 4.0 == pytest.approx(r["estimate_us"], rel=1e-3) == r["hi_us"] / 4.0
+    interval_us = bundle.manifest["estimates"]["interval_cycles"] / bundle.clock_mhz
+    assert band[8]["estimate_us"] - band[1]["estimate_us"] == pytest.approx(7 * interval_us, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_a_hardware_time_outside_the_band_fails_the_battery(plugin_board, battery_bundle, runtime_wheel, tmp_path):
+    """The band test can fail: the same overlay with a band 100x too fast."""
+    from deploy_helpers import derive_bundle
+
+    from sustainml.board.bundle import MANIFEST, write_manifest
+
+    dst = derive_bundle(battery_bundle, tmp_path / "fast" / battery_bundle.name)
+    doc = yaml.safe_load((dst / MANIFEST).read_text())
+    for r in doc["estimates"]["hw_time_band"]["batches"]:
+        r["lo_us"], r["hi_us"] = r["lo_us"] / 100, r["hi_us"] / 100
+    doc.pop("files")
+    write_manifest(dst, doc)
+    res = run_pytest([*battery_args(plugin_board, dst, runtime_wheel.path), "-k", "within_band", "-q"], tmp_path)
+    assert res.returncode == 1, res.stdout[-3000:]
+    assert res.stdout.count("outside the manifest's band") >= 3 and "3 failed" in res.stdout
