@@ -195,7 +195,8 @@ class Dnnu:
         try:
             self.overlay.download()
         except (OSError, RuntimeError, ValueError) as exc:
-            raise BoardError(f"{self.bundle.bitfile}: resetting the DNNU failed: overlay download failed ({exc})") from None
+            raise BoardError(f"{self.bundle.bitfile}: resetting the DNNU failed: "
+                             f"overlay download failed ({exc})") from None
         if not self.ctrl.idle():
             raise BoardError(f"DNNU still not idle after re-downloading {self.bundle.bitfile.name} "
                              f"(ap_ctrl={self.ctrl.status():#x})")

@@ -80,7 +80,8 @@ def check(bundle_dir: str, timeout_s: float) -> Dict[str, Any]:
     try:
         before = _golden_mismatches(dnnu)
         if before:
-            raise BoardError(f"{dnnu.bundle.name}: {before} golden outputs differ before any fault; not a recovery test")
+            raise BoardError(f"{dnnu.bundle.name}: {before} golden outputs differ before any fault; "
+                             "not a recovery test")
         t0 = time.perf_counter()
         error: Optional[str] = None
         try:
@@ -91,8 +92,8 @@ def check(bundle_dir: str, timeout_s: float) -> Dict[str, Any]:
         if error is None:
             raise BoardError(f"{dnnu.bundle.name}: the provoked call finished within {timeout_s:g} s; no timeout")
         after = _golden_mismatches(dnnu)
-        return {"bundle": dnnu.bundle.name, "simulated": dnnu.simulated, "fault": fault_name(dnnu), "timeout_s": timeout_s,
-                "timed_out": True, "error": error, "seconds_to_error": round(waited, 4),
+        return {"bundle": dnnu.bundle.name, "simulated": dnnu.simulated, "fault": fault_name(dnnu),
+                "timeout_s": timeout_s, "timed_out": True, "error": error, "seconds_to_error": round(waited, 4),
                 "reset": "reset" in error and "failed" not in error,
                 "golden_samples": int(len(dnnu.bundle.golden()[0])), "mismatches_after": after,
                 "recovered": after == 0}

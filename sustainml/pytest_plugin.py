@@ -73,7 +73,8 @@ _SELECTION = pytest.StashKey[Selection]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("sustainml-board", "sustainml: tests on boards from the inventory")
     g.addoption("--board", action="append", default=[], metavar="NAME",
-                help="inventory board to run the `board` tests on (repeatable; 'all' = every board; env $SUSTAINML_BOARD)")
+                help="inventory board to run the `board` tests on (repeatable; 'all' = every board; "
+                     "env $SUSTAINML_BOARD)")
     g.addoption("--board-inventory", metavar="FILE",
                 help="boards.yaml (env $SUSTAINML_BOARD_INVENTORY, then $SUSTAINML_BOARDS, then ./boards.yaml)")
     g.addoption("--board-bundle", action="append", default=[], metavar="DIR",

@@ -66,7 +66,8 @@ def attach_test_set(bundle_dir: Path, x: np.ndarray, labels: np.ndarray) -> Path
                            f"{b.input.dtype}[n, {', '.join(map(str, b.input.shape))}]")
     labels = np.asarray(labels)
     if labels.shape != (len(x),) or not np.issubdtype(labels.dtype, np.integer):
-        raise BatteryError(f"{bundle_dir}: test labels must be {len(x)} integers, got {labels.dtype}{list(labels.shape)}")
+        raise BatteryError(f"{bundle_dir}: test labels must be {len(x)} integers, "
+                           f"got {labels.dtype}{list(labels.shape)}")
     np.save(Path(bundle_dir) / "test_input.npy", x)
     np.save(Path(bundle_dir) / "test_labels.npy", labels.astype(np.int64))
     doc = dict(b.manifest)

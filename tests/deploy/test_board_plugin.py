@@ -40,7 +40,8 @@ def plugin_board(sshds, user_key, board_python, sim_bundle, runtime_wheel, tmp_p
 
 
 def run_pytest(args: List[str], cwd: Path, env_extra: Dict[str, str] = None, timeout: float = 600):
-    env = {k: v for k, v in os.environ.items() if k not in ENV.values() and k not in ("PYTEST_ADDOPTS", "SUSTAINML_BOARDS")}
+    drop = set(ENV.values()) | {"PYTEST_ADDOPTS", "SUSTAINML_BOARDS"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=str(cwd), env=env, capture_output=True,
                           text=True, timeout=timeout)
