@@ -133,6 +133,42 @@ def resolve(config: pytest.Config) -> Selection:
     return sel
 
 
+PATH_OPTIONS = ("--board-inventory", "--board-bundle", "--board-db", "--board-runtime-wheel")
+INI_FILES = (("pytest.ini", ""), (".pytest.ini", ""), ("pyproject.toml", "[tool.pytest.ini_options]"),
+             ("tox.ini", "[pytest]"), ("setup.cfg", "[tool:pytest]"))
+
+
+def _project_ini(start: Path) -> Optional[Path]:
+    """The pytest configuration file pytest would find from ``start`` (first match upwards)."""
+    for d in (start, *start.parents):
+        for name, section in INI_FILES:
+            f = d / name
+            if f.is_file() and (not section or section in f.read_text(errors="replace")):
+                return f
+    return None
+
+
+def _check_rootdir(config: pytest.Config) -> None:
+    """pytest picks its rootdir and ini file before it loads plugins, so it takes the value of
+    ``--board-inventory PATH`` (a separate argument) for a test path; a path outside the current
+    folder then moves the rootdir away and the project's ini (addopts, testpaths) is skipped.
+    Refuse that with the fix (``--board-inventory=PATH``) rather than run with the wrong setup."""
+    from sustainml.errors import SustainmlError
+
+    if config.inipath is not None or config.getoption("rootdir") or config.getoption("inifilename"):
+        return
+    here = config.invocation_params.dir
+    ini = _project_ini(here)
+    if ini is None:
+        return
+    args = list(config.invocation_params.args)
+    for opt, value in zip(args, args[1:]):
+        p = (here / value).resolve() if opt in PATH_OPTIONS else None
+        if p is not None and p.exists() and here not in (p, *p.parents):
+            raise SustainmlError(f"{opt} {value}: pytest read this path (outside {here}) as a test path before the "
+                                 f"plugin loaded and so skipped {ini}; write {opt}={value}")
+
+
 def selection(config: pytest.Config) -> Selection:
     return config.stash.get(_SELECTION, Selection())
 
@@ -143,6 +179,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for m in MARKERS:
         config.addinivalue_line("markers", m)
     try:
+        _check_rootdir(config)
         sel = resolve(config)
     except SustainmlError as exc:
         pytest.exit(f"sustainml board tests: {exc}", returncode=2)

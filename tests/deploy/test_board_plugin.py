@@ -71,8 +71,9 @@ def check_battery_report(xml: Path, expect_at_least: int) -> Dict[str, str]:
 
 
 def battery_args(inventory: Path, bundle: Path, wheel: Path) -> List[str]:
-    return ["-m", "board", "--board", "sim-b", "--board-inventory", str(inventory), "--board-bundle", str(bundle),
-            "--board-runtime-wheel", str(wheel)]
+    # `--opt=PATH`: pytest reads a separate absolute path outside the cwd as a test path (see the plugin)
+    return ["-m", "board", "--board", "sim-b", f"--board-inventory={inventory}", f"--board-bundle={bundle}",
+            f"--board-runtime-wheel={wheel}"]
 
 
 def db_rows(db: Path) -> List[tuple]:
@@ -81,12 +82,18 @@ def db_rows(db: Path) -> List[tuple]:
 
 
 def test_board_battery_from_an_unrelated_folder(plugin_board, battery_bundle, runtime_wheel, tmp_path):
-    """No ini, no conftest: the entry point (and ``-p``) bring the options, the battery and its fixtures."""
+    """A user's folder (no ini, no conftest) holding boards.yaml and overlays/NAME: the README's
+    command as written; the entry point (and ``-p``) bring the options, the battery and its fixtures."""
+    import shutil
+
     elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    shutil.copytree(plugin_board.parent, elsewhere, ignore=shutil.ignore_patterns("root"))  # boards.yaml, known_hosts
+    shutil.copytree(battery_bundle, elsewhere / "overlays" / battery_bundle.name)
     db = tmp_path / "m.sqlite"
-    res = run_pytest([*battery_args(plugin_board, battery_bundle, runtime_wheel.path), "-p", "sustainml.pytest_plugin",
-                      "--board-db", str(db), "--junitxml", str(tmp_path / "else.xml")], elsewhere)
+    res = run_pytest(["-m", "board", "--board", "sim-b", "--board-inventory", "boards.yaml",
+                      "--board-bundle", f"overlays/{battery_bundle.name}", "-p", "sustainml.pytest_plugin",
+                      f"--board-db={db}", f"--junitxml={tmp_path / 'else.xml'}"], elsewhere,
+                     {ENV["board_runtime_wheel"]: str(runtime_wheel.path)})
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     props = check_battery_report(tmp_path / "else.xml", BATTERY_TESTS)
     rows = db_rows(db)
@@ -129,6 +136,13 @@ def test_environment_variables_select_the_board_and_all_expands(plugin_board, si
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     ids = [ln for ln in res.stdout.splitlines() if ln.startswith("test_board_battery.py::")]
     assert len(ids) == BATTERY_TESTS and all("[sim-b" in i for i in ids)
+
+
+def test_a_separate_path_outside_the_project_is_refused_with_the_fix(plugin_board, tmp_path):
+    res = run_pytest(["--board", "sim-b", "--board-inventory", str(plugin_board), "--collect-only"], REPO_ROOT)
+    err = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(err) == 1, err
+    assert f"skipped {REPO_ROOT / 'pyproject.toml'}; write --board-inventory={plugin_board}" in err[0]
 
 
 @pytest.mark.parametrize("args, message", [
