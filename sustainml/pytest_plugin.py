@@ -28,6 +28,7 @@ batches 1, 8, 64; appended to ``--board-db``), ``board_db`` (the path or None).
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,15 +192,32 @@ def pytest_configure(config: pytest.Config) -> None:
         if spec and spec.origin:  # its folder, so node ids read test_board_battery.py::... from anywhere
             battery = Path(spec.origin)
             given = {Path(a.split("::")[0]).resolve() for a in config.args}
-            if not given & {battery, battery.parent}:
+            if not given & {battery, *battery.parents}:  # not collected already
                 config.args.append(str(battery.parent))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Module]:
+    """Collect the battery even in a project whose ``python_files`` would not match its name."""
+    if file_path.name != "test_board_battery.py" or not selection(parent.config).names:
+        return None
+    if any(fnmatch.fnmatch(file_path.name, pat) for pat in parent.config.getini("python_files")):
+        return None  # pytest's own collector takes it
+    import importlib.util
+
+    spec = importlib.util.find_spec(BATTERY)
+    if spec and spec.origin and Path(spec.origin) == file_path:
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     """With boards selected the battery runs from its own module only (not from re-exports)."""
     if not selection(config).names:
         return
-    items[:] = [it for it in items if not _reexported_battery_test(it)]
+    dropped = [it for it in items if _reexported_battery_test(it)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [it for it in items if not _reexported_battery_test(it)]
 
 
 def _reexported_battery_test(item: pytest.Item) -> bool:
