@@ -26,13 +26,12 @@ def plugin_board(sshds, user_key, board_python, sim_bundle, runtime_wheel, tmp_p
     from sustainml.host.deploy.push import push
 
     d = tmp_path_factory.mktemp("plugin-board")
-    s = sshds["sim-b"]
-    (d / "known_hosts").write_text(s.host_key_line)
-    entry = {"host": "127.0.0.1", "port": s.port, "user": s.user, "key": str(user_key), "board": "pynq-z2",
-             "python": board_python, "root": str(d / "root"), "simulated": True, "connect_timeout": 5,
-             "reserve_mb": 0}
+    (d / "known_hosts").write_text("".join(s.host_key_line for s in sshds.values()))
+    boards = {name: {"host": "127.0.0.1", "port": s.port, "user": s.user, "key": str(user_key), "board": "pynq-z2",
+                     "python": board_python, "root": str(d / "root" / name), "simulated": True, "connect_timeout": 5,
+                     "reserve_mb": 0} for name, s in sshds.items()}  # the battery runs on sim-b
     inv = d / "boards.yaml"
-    inv.write_text(yaml.safe_dump({"known_hosts": "known_hosts", "boards": {"sim-b": entry}}))
+    inv.write_text(yaml.safe_dump({"known_hosts": "known_hosts", "boards": boards}))
     loaded = load_inventory(inv)
     [first] = push(sim_bundle, [loaded.boards["sim-b"]], runtime_wheel, loaded.known_hosts)
     assert first.ok, first.error
@@ -135,7 +134,8 @@ def test_environment_variables_select_the_board_and_all_expands(plugin_board, si
     res = run_pytest(["--collect-only", "-q", "-p", "sustainml"], tmp_path, env)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     ids = [ln for ln in res.stdout.splitlines() if ln.startswith("test_board_battery.py::")]
-    assert len(ids) == BATTERY_TESTS and all("[sim-b" in i for i in ids)
+    assert len(ids) == 2 * BATTERY_TESTS  # once per board of the inventory
+    assert sum("[sim-a" in i for i in ids) == sum("[sim-b" in i for i in ids) == BATTERY_TESTS
 
 
 def test_a_separate_path_outside_the_project_is_refused_with_the_fix(plugin_board, tmp_path):
@@ -146,7 +146,7 @@ def test_a_separate_path_outside_the_project_is_refused_with_the_fix(plugin_boar
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--board", "nope"], "no board named 'nope' (known: sim-b)"),
+    (["--board", "nope"], "no board named 'nope' (known: sim-a, sim-b)"),
     (["--board", "sim-b"], "--board needs --board-bundle DIR"),
     (["--board", "sim-b", "--board-bundle", "missing-dir"], "missing-dir"),
 ])
