@@ -8,6 +8,8 @@
 The device is pynq's active device (``pynq.Device.active_device``); set
 ``$SUSTAINML_SIM_BOARD`` or call :func:`sustainml.board.sim.activate` to use the simulated board.
 Input/output buffers are allocated once with ``pynq.allocate`` and reused by every call.
+A call that does not finish within ``timeout_s`` raises :class:`DnnuTimeoutError` after the
+runtime reset the DNNU (:meth:`Dnnu.reset`: the overlay is downloaded again), so the next call works.
 Timing uses the device's clock (``perf_counter_ns``; the sim device's excludes the host time of
 its C-simulation): hardware time runs from ap_start to ap_done, end-to-end time from entering a
 call (quantized input ready) to its outputs copied back.
@@ -29,7 +31,7 @@ import numpy as np
 from . import fp8, identity
 from .bundle import Bundle, IoSpec, check_part, load_bundle
 from .control import ApCtrl
-from .errors import BoardError
+from .errors import BoardError, DnnuTimeoutError
 
 DEFAULT_MAX_BATCH = 256
 DEFAULT_TIMEOUT_S = 2.0
@@ -177,11 +179,35 @@ class Dnnu:
     def _call(self, inp: Any, out: Any, n: int, t0: int) -> CallTiming:
         inp.flush()
         start = self.ctrl.start(inp.physical_address, out.physical_address, n, self._biases)
-        done = self.ctrl.wait(self.timeout_s)
+        try:
+            done = self.ctrl.wait(self.timeout_s)
+        except DnnuTimeoutError as exc:
+            raise DnnuTimeoutError(f"{exc}; {self._recover()}") from None
         out.invalidate()
         timing = CallTiming(n, done - start, self.clock() - t0)
         self.last_timing = timing
         return timing
+
+    def reset(self) -> float:
+        """Reset the DNNU: download the overlay again (a PL reconfiguration resets every IP and
+        stops its DMA); buffers stay allocated. Returns the seconds it took."""
+        t0 = time.perf_counter()
+        try:
+            self.overlay.download()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise BoardError(f"{self.bundle.bitfile}: resetting the DNNU failed: "
+                             f"overlay download failed ({exc})") from None
+        if not self.ctrl.idle():
+            raise BoardError(f"DNNU still not idle after re-downloading {self.bundle.bitfile.name} "
+                             f"(ap_ctrl={self.ctrl.status():#x})")
+        return time.perf_counter() - t0
+
+    def _recover(self) -> str:
+        """After a timeout: reset, and say how that went (the caller raises with this text)."""
+        try:
+            return f"the DNNU was reset (overlay re-downloaded in {self.reset() * 1e3:.0f} ms); the next call can run"
+        except BoardError as exc:
+            return f"and resetting it failed: {exc}"
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """Samples → input containers: floats are quantized (round half to even, clip) or, for

@@ -43,7 +43,7 @@ from sustainml.nas import accumulators, golden
 from sustainml.nas.catalogue import Board, get_board
 from sustainml.nas.cost_sources import resolve
 from sustainml.nas.costmodel import estimate as cost_estimate
-from sustainml.nas.costmodel import features
+from sustainml.nas.costmodel import features, hardware_time_band
 from sustainml.nas.folding import Folding, fold
 from sustainml.nas.quantized import ACC_OVERFLOW, QuantizedModel
 
@@ -355,7 +355,8 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     tcl.write_scripts(out, m.topology.name, overlay, b, clock)
 
     est = folding.estimate
-    estimates = {**est.to_dict(), "coefficients": _describe_cost(cost)}
+    estimates = {**est.to_dict(), "coefficients": _describe_cost(cost),
+                 "hw_time_band": hardware_time_band(est, cost.coeffs, cost.kind)}
     record: Dict[str, Any] = {
         "format": BUILD_FORMAT, "name": overlay, "model": m.topology.name, "board": b.name, "part": b.part,
         "ps": b.ps, "clock_mhz": clock, "objective": folding.objective, "target_fps": target_fps,

@@ -3,14 +3,16 @@
 One entry per board: FPGA part, its resources, the PS type (``ps7`` = Zynq-7000
 ``processing_system7``; ``ps8`` = Zynq UltraScale+ ``zynq_ultra_ps_e``), default PL clock, the
 width of the PS high-performance port the DNNU's DMA masters use, and which power rails PYNQ
-can read. The generator, the cost model and the NAS all budget against these numbers.
+can read, and plausibility bounds for measured power (``power_w``: idle range, busy maximum;
+the on-board test battery checks measurements against them). The generator, the cost model
+and the NAS all budget against these numbers.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
@@ -46,6 +48,8 @@ class Board:
     clock_mhz: float
     hp_port_bits: int
     rails: Tuple[str, ...]
+    #: (idle_lo, idle_hi, busy_max) in W; None when the catalogue gives no bounds.
+    power_w: Optional[Tuple[float, float, float]] = None
 
     def resource(self, kind: str) -> int:
         return dict(self.resources)[kind]
@@ -62,7 +66,9 @@ class Board:
         return {"name": self.name, "description": self.description, "part": self.part,
                 "board_part": self.board_part, "family": self.family, "ps": self.ps,
                 "resources": dict(self.resources), "clock_mhz": self.clock_mhz,
-                "hp_port_bits": self.hp_port_bits, "rails": list(self.rails)}
+                "hp_port_bits": self.hp_port_bits, "rails": list(self.rails),
+                "power_w": None if self.power_w is None else
+                {"idle": list(self.power_w[:2]), "busy_max": self.power_w[2]}}
 
 
 def _entry(name: str, doc: Any, source: str) -> Board:
@@ -80,9 +86,23 @@ def _entry(name: str, doc: Any, source: str) -> Board:
     if any(not isinstance(v, int) or v < 0 for v in res.values()):
         raise CatalogueError(f"{where}: resources must be non-negative integers")
     return Board(name=name, description=str(doc.get("description", name)), part=str(doc["part"]),
+                 power_w=_power_bounds(doc.get("power_w"), where),
                  board_part=str(doc.get("board_part", "")), family=str(doc.get("family", "")), ps=doc["ps"],
                  resources=tuple((k, int(res[k])) for k in RESOURCES), clock_mhz=float(doc["clock_mhz"]),
                  hp_port_bits=int(doc["hp_port_bits"]), rails=tuple(doc.get("rails") or ()))
+
+
+def _power_bounds(doc: Any, where: str) -> Optional[Tuple[float, float, float]]:
+    if doc is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in doc["idle"])
+        busy = float(doc["busy_max"])
+    except (TypeError, KeyError, ValueError):
+        raise CatalogueError(f"{where}: power_w must be {{idle: [lo, hi], busy_max: W}}") from None
+    if not 0 <= lo < hi <= busy:
+        raise CatalogueError(f"{where}: power_w needs 0 <= idle lo < idle hi <= busy_max, got {doc}")
+    return lo, hi, busy
 
 
 @lru_cache(maxsize=None)

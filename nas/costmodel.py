@@ -592,3 +592,31 @@ def objectives(topology: Topology, board: Union[str, Board] = "pynq-z2") -> Dict
     return {"latency_s": e.latency_s, "interval_cycles": float(e.interval), "dsp": float(e.dsp),
             "lut": e.lut, "bram36": e.bram36, "energy_j": e.energy_j, "power_w": e.power["pl"],
             "fits": float(e.fits)}
+
+
+# ---------------------------------------------------------------------------------- hardware-time band
+#: How far a measured hardware time may be from the estimate, as a factor either way, by where the
+#: coefficients come from: the hand-set priors were measured up to ~3.5x off on simulated boards
+#: (README, refinement table), refined fits within a few percent; a real board adds its own spread.
+BAND_FACTOR = {"prior": 4.0, "refined": 1.5, "explicit": 1.5}
+BAND_BATCHES = (1, 8, 64)
+
+
+def hardware_time_s(est: Estimate, coeffs: Coefficients, batch: int) -> float:
+    """Estimated ap_start -> ap_done time of one call of ``batch`` samples (no driver time)."""
+    lat = coeffs.table("latency")
+    cycles = est.latency_cycles + (batch - est.batch) * est.interval
+    return lat.get("hw_fixed_s", 0.0) + lat["c_cycle"] * cycles / (est.clock_mhz * 1e6)
+
+
+def hardware_time_band(est: Estimate, coeffs: Coefficients, kind: str,
+                       batches: Sequence[int] = BAND_BATCHES) -> Dict[str, Any]:
+    """The band the measured hardware time of each batch must fall in (written into the manifest):
+    ``[estimate / factor, estimate * factor]`` with the factor of the coefficients' ``kind``."""
+    factor = BAND_FACTOR.get(kind, BAND_FACTOR["prior"])
+    rows = []
+    for b in batches:
+        t = hardware_time_s(est, coeffs, b) * 1e6
+        rows.append({"batch": int(b), "estimate_us": round(t, 3), "lo_us": round(t / factor, 3),
+                     "hi_us": round(t * factor, 3)})
+    return {"coefficients": kind, "factor": factor, "batches": rows}

@@ -9,3 +9,6 @@ __version__ = "0.1.0"
 
 #: Repository root when installed editable (hls/, overlays/ live there).
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: ``pytest -p sustainml`` loads the board-test plugin (normally loaded by its pytest11 entry point).
+pytest_plugins = ["sustainml.pytest_plugin"]

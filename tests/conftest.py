@@ -10,15 +10,6 @@ from sustainml import REPO_ROOT
 REFERENCE_TOPOLOGY = REPO_ROOT / "nas" / "examples" / "ecg_baseline.yaml"
 
 
-def pytest_addoption(parser):
-    # Hardware tests (marker `board`): run against a real board from the inventory instead of the
-    # loopback sim board (tests/deploy/).
-    group = parser.getgroup("board", "hardware tests on a real board")
-    group.addoption("--board", metavar="NAME", help="inventory board to run the `board` tests on (default: loopback sim)")
-    group.addoption("--board-inventory", metavar="PATH", help="boards.yaml for --board (default: $SUSTAINML_BOARDS)")
-    group.addoption("--board-bundle", metavar="DIR", help="overlay bundle built for --board's part")
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cost_models(tmp_path_factory):
     """Refined cost models go to (and are read from) a test directory, never ~/.config."""

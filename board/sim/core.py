@@ -5,8 +5,9 @@ bit3 ap_ready (clear on read), bit2 ap_idle. ``GIER``/``IP_IER``/``IP_ISR`` (tog
 as Vitis generates them. Writing ap_start while idle runs the C-simulation library on the
 buffers at the written addresses (through simulated DRAM, so cache maintenance matters) and
 raises ap_done once the hardware time from the cycle model has elapsed on the device clock.
-A library error, a bus error or an injected hang leaves the core running forever, as a real
-hung accelerator would.
+A library error, a bus error or an injected hang (``hang = True``) leaves the core running
+forever, as a real hung accelerator would, until the next download (:meth:`SimDnnu.configure`)
+resets it, as reconfiguring the PL does.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class SimDnnu:
         """Load a design (what a bitstream download does to the PL); ``args``: the scalar
         registers the library takes after ``batch`` (manifest ``sim.args``)."""
         self._reset(registers)
+        self.hang = False  # a download reconfigures the PL: a hung core starts afresh
         self.lib, self.timing, self.args = lib, timing, tuple(args)
         self.in_shape, self.in_dtype = tuple(io["input"]["shape"]), np.dtype(io["input"]["dtype"])
         self.out_shape, self.out_dtype = tuple(io["output"]["shape"]), np.dtype(io["output"]["dtype"])

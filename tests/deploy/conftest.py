@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
+import numpy as np
 import pytest
 import yaml
 
@@ -59,8 +60,8 @@ def _venv(path: Path, pth_to: Optional[List[str]]) -> Path:
 @pytest.fixture(scope="session")
 def board_python(tmp_path_factory) -> str:
     """A board Python with numpy, pyyaml, pynq and pip, and no sustainml."""
-    # every site-packages this interpreter sees (a worktree venv chains to another through a .pth)
-    dirs = list(dict.fromkeys(site.getsitepackages() + [p for p in sys.path if p.endswith("site-packages")]))
+    # every site directory this interpreter sees (a worktree venv may chain another venv's through a .pth)
+    dirs = list(dict.fromkeys(site.getsitepackages() + [p for p in sys.path if p.endswith("-packages")]))
     py = _venv(tmp_path_factory.mktemp("board-venv") / "venv", dirs)
     probe = subprocess.run([str(py), "-c", "import numpy, yaml, pynq, pip\ntry:\n import sustainml\nexcept ImportError:\n print('clean')"],
                            capture_output=True, text=True, cwd=py.parent)
@@ -149,18 +150,58 @@ class Target:
 
 @pytest.fixture
 def target(request) -> Target:
-    """``--board NAME`` (with --board-inventory / $SUSTAINML_BOARDS and --board-bundle): that real
+    """The first ``--board`` of the board-test plugin (with its inventory and bundle): that real
     board; otherwise the loopback sim board sim-a with the session's sim bundle."""
-    name = request.config.getoption("--board")
-    if not name:
+    from sustainml.pytest_plugin import selection
+
+    sel = selection(request.config)
+    if not sel.names:
         make_inventory = request.getfixturevalue("make_inventory")
         return Target(make_inventory(), "sim-a", request.getfixturevalue("sim_bundle"), real=False)
-    from sustainml.host.deploy.inventory import inventory_path
+    t = sel.target(sel.names[0])
+    return Target(sel.inventory.path, t.name, t.bundle, real=True)
 
-    bundle = request.config.getoption("--board-bundle")
-    if not bundle:
-        pytest.fail("--board NAME needs --board-bundle DIR (a bundle built for that board's part)")
-    return Target(inventory_path(request.config.getoption("--board-inventory")), name, Path(bundle), real=True)
+
+@pytest.fixture(scope="session")
+def battery_inventory(sshds, user_key, board_python, tmp_path_factory) -> Path:
+    """A session inventory with the loopback board sim-a (its own overlay root), host key trusted."""
+    d = tmp_path_factory.mktemp("battery-board")
+    (d / "known_hosts").write_text(sshds["sim-a"].host_key_line)
+    s = sshds["sim-a"]
+    entry = {"host": "127.0.0.1", "port": s.port, "user": s.user, "key": str(user_key), "board": "pynq-z2",
+             "python": board_python, "root": str(d / "root"), "simulated": True, "connect_timeout": 5,
+             "reserve_mb": 0}
+    path = d / "boards.yaml"
+    path.write_text(yaml.safe_dump({"known_hosts": "known_hosts", "boards": {"sim-a": entry}}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def battery_bundle(sim_bundle, tmp_path_factory) -> Path:
+    """The session's sim bundle with a test set attached (seeded inputs, random labels)."""
+    from sustainml.board.bundle import load_bundle
+    from sustainml.testing.onboard import attach_test_set
+
+    dst = derive_bundle(sim_bundle, tmp_path_factory.mktemp("battery-bundle") / sim_bundle.name)
+    spec = load_bundle(dst).input
+    rng = np.random.default_rng(7)
+    x = rng.integers(spec.lo, spec.hi + 1, size=(200,) + spec.shape).astype(spec.np_dtype)
+    labels = rng.integers(0, int(np.prod(load_bundle(dst).output.shape)), size=200)
+    return attach_test_set(dst, x, labels)
+
+
+@pytest.fixture(scope="session")
+def sustainml_default_board(battery_inventory, battery_bundle, sim_bundle, runtime_wheel):
+    """The board the on-board battery uses without ``--board``: loopback sim-a, already holding a
+    release (the plain sim bundle) for the battery to leave active again."""
+    from sustainml.host.deploy.inventory import load_inventory
+    from sustainml.host.deploy.push import push
+    from sustainml.testing.onboard import BoardTarget
+
+    inv = load_inventory(battery_inventory)
+    [first] = push(sim_bundle, [inv.boards["sim-a"]], runtime_wheel, inv.known_hosts)
+    assert first.ok, first.error
+    return BoardTarget(inv.boards["sim-a"], inv.known_hosts, battery_bundle, real=False)
 
 
 @pytest.fixture(scope="session")
