@@ -16,7 +16,7 @@ from sustainml.errors import SustainmlError
 DESCRIPTION = "sustainml: the host-side workflows of the HALF flow, one sub-command per stage."
 
 #: Stage commands in flow order (module names under sustainml.host.commands).
-COMMANDS: List[str] = ["flow", "train", "search", "generate", "build", "refine", "report", "fp8_bench"]
+COMMANDS: List[str] = ["flow", "train", "search", "generate", "build", "synth", "refine", "report", "fp8_bench"]
 
 
 def build_parser(prog: str = "sustainml", commands: Sequence[str] = COMMANDS, package: str = "sustainml.host.commands",
