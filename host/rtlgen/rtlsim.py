@@ -1,129 +1,44 @@
-"""ctypes binding of an rtlsim library (harness.cpp): run the Verilated DNNU on a batch.
+"""Host side of rtlsim: build a project's Verilated DNNU and run integer batches through it.
 
-Contract: :class:`Rtlsim` opens a library built by :mod:`.verilator` with the ROM files of a
-project folder and runs calls exactly as the board runtime makes them (AXI4-Lite ap_ctrl_hs,
-AXI4 masters served by a memory model). Every call returns the raw output bytes and the cycle
-count from ap_start to ap_done (:class:`RunResult`). The memory model's read latency, write
-response latency and stall probabilities are :class:`MemoryModel`; :data:`MEMORY_DEFAULTS` gives
-a documented default per board family (``ps`` of the catalogue).
-
-This module is the one place the C structs are mirrored; ``sustainml.board.sim.rtlsim`` (board
-side, no host imports allowed) keeps an identical copy, and a test compares the two.
+Contract: :func:`open_project` builds (cached, :mod:`.verilator`) and opens the DNNU of an RTL
+project folder; :func:`run_model_io` runs container-typed inputs (N, L, C) and returns the
+outputs and per-call :class:`~sustainml.board.sim.rtlsim.RunResult` (cycles from ap_start to
+ap_done). :data:`MEMORY_DEFAULTS` is the documented default memory model per PS family.
 """
 from __future__ import annotations
 
-import ctypes
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .verilator import RtlsimError
+from sustainml.board.sim.rtlsim import MemoryModel, Rtlsim, RunResult
 
+from . import verilator
+from .top import RtlProject
 
-@dataclass(frozen=True)
-class MemoryModel:
-    """DDR behind an HP port, as the harness serves the AXI masters (cycles at the PL clock)."""
-
-    read_latency: int = 40     # cycles from AR accepted to the first R beat
-    write_latency: int = 20    # cycles from a burst's last W beat to its B response
-    r_stall: float = 0.0       # probability that an R beat is withheld on a cycle
-    ready_stall: float = 0.0   # probability that ARREADY / AWREADY / WREADY is low on a cycle
-    seed: int = 1
-
-
-#: Default memory model per PS family. Assumed figures, not measured here: a DDR3/DDR4 read
-#: through an HP port and the PS interconnect takes tens of PL cycles at 100-200 MHz (Zynq-7000
-#: TRM ug585 ch. 5 and Zynq UltraScale+ TRM ug1085 describe the path; we take 40 and 30 cycles);
-#: write responses return sooner. Stalls default to none.
+#: Default memory model per PS family (catalogue ``ps``). Assumed figures, not measured here: a
+#: DDR read through an HP port and the PS interconnect takes tens of PL cycles at 100-200 MHz
+#: (the paths are described in the Zynq-7000 TRM, UG585, and the Zynq UltraScale+ TRM, UG1085);
+#: we take 40 cycles (ps7) and 30 cycles (ps8) to the first read beat, 20 / 16 cycles from a
+#: write burst's last beat to its response, no stalls.
 MEMORY_DEFAULTS = {"ps7": MemoryModel(40, 20), "ps8": MemoryModel(30, 16)}
 
-
-class _Call(ctypes.Structure):
-    _fields_ = [("in_addr", ctypes.c_uint64), ("inp", ctypes.c_void_p), ("in_bytes", ctypes.c_uint64),
-                ("out_addr", ctypes.c_uint64), ("out", ctypes.c_void_p), ("out_bytes", ctypes.c_uint64),
-                ("batch", ctypes.c_int32), ("read_latency", ctypes.c_int32), ("write_latency", ctypes.c_int32),
-                ("pad", ctypes.c_int32), ("r_stall", ctypes.c_double), ("ready_stall", ctypes.c_double),
-                ("seed", ctypes.c_uint64), ("max_cycles", ctypes.c_uint64)]
+__all__ = ["MEMORY_DEFAULTS", "MemoryModel", "Rtlsim", "RunResult", "open_project", "run_model_io"]
 
 
-class _Result(ctypes.Structure):
-    _fields_ = [("cycles", ctypes.c_uint64), ("first_write", ctypes.c_uint64), ("read_beats", ctypes.c_uint64),
-                ("write_beats", ctypes.c_uint64), ("read_bursts", ctypes.c_uint64),
-                ("write_bursts", ctypes.c_uint64), ("msg", ctypes.c_char * 256)]
+def open_project(project: RtlProject, design: str, stalls: bool = False) -> Tuple[Rtlsim, verilator.RtlLibrary]:
+    """Build (or reuse) the rtlsim library of ``project`` and open it with its ROM files."""
+    lib = verilator.build(project.folder, project.sources, design, stalls)
+    return Rtlsim(lib.path, project.folder, design), lib
 
 
-@dataclass(frozen=True)
-class RunResult:
-    cycles: int          # ap_start -> ap_done
-    first_write: int     # ap_start -> first output word written
-    read_beats: int
-    write_beats: int
-    read_bursts: int
-    write_bursts: int
+def run_model_io(sim: Rtlsim, x: np.ndarray, out_shape: Sequence[int], out_dtype: np.dtype,
+                 memory: MemoryModel = MemoryModel(), chunk: int = 0) -> Tuple[np.ndarray, List[RunResult]]:
+    """Outputs and per-call results for container-typed inputs ``x`` (N, L, C)."""
+    return sim.run(np.ascontiguousarray(x), tuple(out_shape), np.dtype(out_dtype), memory, chunk)
 
 
-STATUS = {1: "timeout", 2: "bus error", 3: "protocol error"}
-IN_ADDR, OUT_ADDR = 0x1000_0000, 0x2000_0000
-
-
-class Rtlsim:
-    """One Verilated DNNU (see module docstring)."""
-
-    def __init__(self, library: Union[str, Path], rom_dir: Union[str, Path], design: str = "dnnu") -> None:
-        self.path, self.design = Path(library), design
-        try:
-            self._lib = ctypes.CDLL(str(self.path.resolve()))
-        except OSError as exc:
-            raise RtlsimError(f"{self.path}: cannot load the rtlsim library ({exc})") from None
-        lib = self._lib
-        lib.sml_open.restype = ctypes.c_void_p
-        lib.sml_open.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int)
-        lib.sml_run.restype = ctypes.c_int
-        lib.sml_run.argtypes = (ctypes.c_void_p, ctypes.POINTER(_Call), ctypes.POINTER(_Result))
-        lib.sml_close.argtypes = (ctypes.c_void_p,)
-        err = ctypes.create_string_buffer(512)
-        self._h = lib.sml_open(str(Path(rom_dir).resolve()).encode(), err, len(err))
-        if not self._h:
-            raise RtlsimError(f"design {design}: {err.value.decode()}")
-
-    def close(self) -> None:
-        if getattr(self, "_h", None):
-            self._lib.sml_close(self._h)
-            self._h = None
-
-    def __del__(self) -> None:
-        self.close()
-
-    def run_bytes(self, inp: np.ndarray, out: np.ndarray, batch: int, memory: MemoryModel = MemoryModel(),
-                  in_addr: int = IN_ADDR, out_addr: int = OUT_ADDR, max_cycles: Optional[int] = None) -> RunResult:
-        """One call on C-contiguous buffers ``inp`` / ``out`` mapped at ``in_addr`` / ``out_addr``."""
-        if not (inp.flags.c_contiguous and out.flags.c_contiguous):
-            raise RtlsimError("rtlsim: buffers must be C-contiguous")
-        limit = max_cycles if max_cycles is not None else 100_000 + 2_000 * (inp.nbytes + out.nbytes + 64)
-        call = _Call(in_addr, inp.ctypes.data, inp.nbytes, out_addr, out.ctypes.data, out.nbytes, int(batch),
-                     memory.read_latency, memory.write_latency, 0, memory.r_stall, memory.ready_stall, memory.seed,
-                     limit)
-        res = _Result()
-        rc = self._lib.sml_run(self._h, ctypes.byref(call), ctypes.byref(res))
-        if rc != 0:
-            raise RtlsimError(f"design {self.design}: rtlsim {STATUS.get(rc, rc)}: {res.msg.decode()}")
-        return RunResult(res.cycles, res.first_write, res.read_beats, res.write_beats, res.read_bursts,
-                         res.write_bursts)
-
-    def run(self, x: np.ndarray, out_shape: tuple, out_dtype: np.dtype, memory: MemoryModel = MemoryModel(),
-            chunk: int = 0) -> tuple:
-        """Outputs (N,) + out_shape for container-typed inputs x (N, ...), and the RunResults
-        (one per chunk of ``chunk`` samples; 0 = one call)."""
-        x = np.ascontiguousarray(x)
-        n = len(x)
-        out = np.zeros((n,) + tuple(out_shape), dtype=out_dtype)
-        step = chunk or max(n, 1)
-        results = []
-        for s in range(0, n, step):
-            xs = np.ascontiguousarray(x[s:s + step])
-            ys = np.zeros((len(xs),) + tuple(out_shape), dtype=out_dtype)
-            results.append(self.run_bytes(xs, ys, len(xs), memory))
-            out[s:s + len(xs)] = ys
-        return out, results
+def project_of(folder: Path) -> List[str]:
+    """Compile-order sources of a written project folder (its ``sources.txt``)."""
+    return [ln for ln in (Path(folder) / "sources.txt").read_text().splitlines() if ln.strip()]
