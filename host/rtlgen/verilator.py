@@ -13,7 +13,8 @@ Contract:
   the library reads them at open time from the project folder (``sml_open(rom_dir)``), so two
   models of one architecture share a binary. Concurrent builds of one design are safe: a lock
   makes the second wait for and reuse the first's result; each build works in a temporary folder
-  and publishes with an atomic rename.
+  and publishes with an atomic rename. Verilator's runtime (``libverilated.a``) does not depend
+  on the design and is built once per Verilator version and flags (``rtlsim/runtime-<key>``).
 * A failure raises :class:`RtlsimError`: one line naming the design, the first error and the log.
 """
 from __future__ import annotations
@@ -132,18 +133,41 @@ def build(folder: Path, sources: Sequence[str], design: str, stalls: bool = Fals
             vcmd = [*cmd, *VFLAGS, *defines, "--Mdir", str(obj), "-CFLAGS", " ".join(CXXFLAGS),
                     *[str(folder / s) for s in sources]]
             _run(vcmd, folder, env, log, design, "Verilator")
-            _run(["make", "-s", "-C", str(obj), "-f", "Vdnnu.mk", "-j", "2", "Vdnnu__ALL.a", "libverilated.a",
-                  f"OPT_FAST={CXXFLAGS[0]}", f"OPT_SLOW={CXXFLAGS[0]}", f"OPT_GLOBAL={CXXFLAGS[0]}"],
+            _run(["make", "-s", "-C", str(obj), "-f", "Vdnnu.mk", "-j", "2", "Vdnnu__ALL.a", *_MAKE_OPT],
                  folder, env, log, design, "make (Verilated C++)", append=True)
+            runtime = _runtime(obj, env, log, design)
             out = work / "librtlsim.so"
             inc = _root_include()
             _run(["g++", *CXXFLAGS, "-shared", "-I", str(obj), "-I", str(inc), "-I", str(inc / "vltstd"),
-                  str(HARNESS), str(obj / "Vdnnu__ALL.a"), str(obj / "libverilated.a"), "-pthread", "-latomic",
+                  str(HARNESS), str(obj / "Vdnnu__ALL.a"), str(runtime), "-pthread", "-latomic",
                   "-o", str(out)], folder, env, log, design, "g++ (harness)", append=True)
             os.replace(out, target)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return RtlLibrary(target, False, time.perf_counter() - t0)
+
+
+_MAKE_OPT = (f"OPT_FAST={CXXFLAGS[0]}", f"OPT_SLOW={CXXFLAGS[0]}", f"OPT_GLOBAL={CXXFLAGS[0]}")
+
+
+def _runtime(obj: Path, env: Mapping[str, str], log: Path, design: str) -> Path:
+    """Verilator's runtime library (``libverilated.a``), built once per Verilator version and
+    flags and shared by every design (it does not depend on the design): most of a cold build."""
+    h = hashlib.sha256("\0".join((version(), *VFLAGS, *CXXFLAGS)).encode()).hexdigest()[:16]
+    dest = cache_root() / f"runtime-{h}"
+    lib = dest / "libverilated.a"
+    if lib.exists():
+        return lib
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(dest / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not lib.exists():
+            _run(["make", "-s", "-C", str(obj), "-f", "Vdnnu.mk", "-j", "2", "libverilated.a", *_MAKE_OPT],
+                 obj, env, log, design, "make (Verilator runtime)", append=True)
+            tmp = dest / f"libverilated.{os.getpid()}.a"
+            shutil.copyfile(obj / "libverilated.a", tmp)
+            os.replace(tmp, lib)
+    return lib
 
 
 def _run(cmd: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path, design: str, what: str,
