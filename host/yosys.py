@@ -228,6 +228,16 @@ def script(sources: Sequence[str], top: str, family: str) -> str:
             f"tee -q -o stat.json stat -json\nselect -module {top}\nwrite_json -selected top.json\n")
 
 
+def cache_key(src_dir: Path, version: str, text: str) -> str:
+    """The cache key of a synthesis: Yosys version, script, every design file's name and bytes."""
+    h = hashlib.sha256()
+    for part in (version, text):
+        h.update(part.encode() + b"\0")
+    for f in design_files(src_dir):
+        h.update(f.encode() + b"\0" + (src_dir / f).read_bytes() + b"\0")
+    return h.hexdigest()[:24]
+
+
 def _first_error(log_text: str) -> str:
     for line in log_text.splitlines():
         if line.startswith("ERROR") or " ERROR:" in line:
@@ -257,12 +267,7 @@ def synthesize(src_dir: Path, top: str, family: str, design: str, sources: Optio
     cmd = yosys_command()
     version = yosys_version(tuple(cmd))
     text = script(srcs, top, family)
-    h = hashlib.sha256()
-    for part in (version, text):
-        h.update(part.encode() + b"\0")
-    for f in files:
-        h.update(f.encode() + b"\0" + (src_dir / f).read_bytes() + b"\0")
-    key = h.hexdigest()[:24]
+    key = cache_key(src_dir, version, text)
     folder = cache_root() / key
     done = folder / "result"
     t0 = time.perf_counter()
