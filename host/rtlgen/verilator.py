@@ -147,7 +147,10 @@ def build(folder: Path, sources: Sequence[str], design: str, stalls: bool = Fals
     return RtlLibrary(target, False, time.perf_counter() - t0)
 
 
-_MAKE_OPT = (f"OPT_FAST={CXXFLAGS[0]}", f"OPT_SLOW={CXXFLAGS[0]}", f"OPT_GLOBAL={CXXFLAGS[0]}")
+#: Optimization of the Verilated C++; the PyPI wheel's verilated.mk leaves the precompiled-header
+#: include flag empty, which breaks designs big enough for a split (parallel) build: set it.
+_MAKE_OPT = (f"OPT_FAST={CXXFLAGS[0]}", f"OPT_SLOW={CXXFLAGS[0]}", f"OPT_GLOBAL={CXXFLAGS[0]}",
+             "CFG_CXXFLAGS_PCH_I=-include")
 
 
 def _runtime(obj: Path, env: Mapping[str, str], log: Path, design: str) -> Path:
