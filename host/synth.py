@@ -83,10 +83,26 @@ def _mult_site(mults: int, dsp: int) -> str:
     return "DSP" if dsp >= mults else "LUT" if dsp == 0 else "DSP+LUT"
 
 
+def estimates_for(build_dir: Path, rec: Mapping[str, Any], board: Board) -> Dict[str, Any]:
+    """The cost-model estimate of the project's design: build.yaml's for its own board; for
+    another board, the same stages (unrolling as built) under that board's coefficients."""
+    if board.name == rec["board"]:
+        return dict(rec.get("estimates") or {})
+    from sustainml.nas.cost_sources import resolve
+    from sustainml.nas.costmodel import estimate
+    from sustainml.nas.quantized import QuantizedModel
+
+    cost = resolve(board)
+    model = QuantizedModel.load(build_dir / "model")
+    return {**estimate(model, board, cost.coeffs, clock_mhz=float(rec["clock_mhz"])).to_dict(),
+            "coefficients": f"{cost.path.name} ({cost.kind})"}
+
+
 def report(rec: Mapping[str, Any], board: Board, net: yosys.Netlist, sec: Mapping[str, Any],
-           digest: str) -> Dict[str, Any]:
-    """The ``reports.yosys`` document of one synthesis (see the module docstring)."""
-    est = rec.get("estimates") or {}
+           digest: str, est: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The ``reports.yosys`` document of one synthesis (see the module docstring); ``est``:
+    the cost-model estimate to compare with (default: build.yaml's)."""
+    est = dict(rec.get("estimates") or {}) if est is None else est
     est_stages = {s["stage"]: s for s in est.get("stages", [])}
     stage_idx = stage_of_instances([i.name for i in net.instances], sec.get("stage_instances"))
     stages, other = [], []
@@ -95,13 +111,15 @@ def report(rec: Mapping[str, Any], board: Board, net: yosys.Netlist, sec: Mappin
         if inst.name in stage_idx:
             i = stage_idx[inst.name]
             e = est_stages.get(i, {})
-            stages.append({"stage": i, "instance": inst.name, "module": inst.module, "kind": e.get("kind"),
+            stages.append({"stage": i, "instance": inst.name, "module": yosys.base_module(inst.module),
+                           "netlist_module": inst.module, "kind": e.get("kind"),
                            "pe": e.get("pe"), "simd": e.get("simd"), "kp": e.get("kp"),
                            "multipliers": e.get("multipliers"),
                            "multipliers_on": _mult_site(int(e.get("multipliers") or 0), int(ys["dsp"])),
                            "yosys": ys, "compare": _compare(e, ys)})
         else:
-            other.append({"instance": inst.name, "module": inst.module, "yosys": ys})
+            other.append({"instance": inst.name, "module": yosys.base_module(inst.module), "netlist_module": inst.module,
+                          "yosys": ys})
     stages.sort(key=lambda s: s["stage"])
     glue = net.glue.summary()
     if any(v for k, v in glue.items() if k not in ("lut_by_size", "bram36_equiv")):
@@ -111,10 +129,10 @@ def report(rec: Mapping[str, Any], board: Board, net: yosys.Netlist, sec: Mappin
     util = {"lut": total["lut_sites"] / res["lut"], "ff": total["ff"] / res["ff"],
             "bram36": total["bram36_equiv"] / max(res["bram36"], 1), "dsp": total["dsp"] / max(res["dsp"], 1)}
     return {
-        "tool": "yosys", "label": yosys.LABEL, "version": net.version, "board": board.name, "part": board.part,
+        "tool": "yosys", "label": yosys.LABEL, "version": yosys.short_version(net.version), "board": board.name, "part": board.part,
         "family": net.family, "top": net.top, "design": net.design,
         "command": next(ln for ln in net.script.splitlines() if ln.startswith("synth_xilinx")),
-        "source_digest": digest, "cache_key": net.key,
+        "source_digest": digest, "cache_key": net.key, "estimate_coefficients": est.get("coefficients"),
         "total": total, "compare": _compare(est.get("resources") or {}, total),
         "utilization": {k: round(v, 4) for k, v in util.items()}, "fits": all(v <= 1.0 for v in util.values()),
         "stages": stages, "other": other,
@@ -174,7 +192,7 @@ def synth(build_dir: Union[str, Path], board: Optional[str] = None, bundle: Unio
     echo(f"Yosys synth_xilinx -family {family} of {rec['name']} for {b.name} ({b.part}) ...")
     net = yosys.synthesize(sec["dir"], sec["top"], family, f"{rec['name']} ({bdir})", sec["sources"], log, timeout_s)
     echo(f"  {'cached' if net.cached else f'synthesized in {net.seconds:.1f} s'}; log: {log}")
-    doc = report(rec, b, net, sec, source_digest(Path(sec["dir"])))
+    doc = report(rec, b, net, sec, source_digest(Path(sec["dir"])), estimates_for(bdir, rec, b))
     out = bdir / "synth"
     out.mkdir(exist_ok=True)
     (out / f"yosys_{b.name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))

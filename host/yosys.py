@@ -188,6 +188,21 @@ def _strip(name: str) -> str:
     return name[1:] if name.startswith("\\") else name
 
 
+def base_module(name: str) -> str:
+    """The source module of a Yosys module name: ``$paramod$<hash>\\sml_mvu`` or
+    ``$paramod\\sml_mvu\\W=...`` -> ``sml_mvu``; other names unchanged."""
+    if name.startswith("$paramod"):
+        parts = name.split("\\")
+        return parts[1] if len(parts) > 1 else name
+    return _strip(name)
+
+
+def short_version(version: str) -> str:
+    """``Yosys 0.70 (git sha1 28ba3cb92, Release, Clang ...)`` -> ``Yosys 0.70 (git sha1 28ba3cb92)``."""
+    m = re.match(r"(Yosys [^ ]+)(?: \((git sha1 [0-9a-f]+))?", version)
+    return f"{m.group(1)} ({m.group(2)})" if m and m.group(2) else (m.group(1) if m else version)
+
+
 # ------------------------------------------------------------------------------ running Yosys
 def cache_root(env: Optional[Mapping[str, str]] = None) -> Path:
     env = os.environ if env is None else env

@@ -222,6 +222,12 @@ def test_synth_command_writes_report_and_bundle_manifest(tmp_path, project, caps
     doc_up = synth.synth(project, board="zcu104", echo=lambda s: None)
     assert doc_up["family"] == "xcup" and doc_up["part"] == "xczu7ev-ffvc1156-2-e"
     assert (project / "synth" / "yosys_zcu104.yaml").is_file()
+    from sustainml.nas.costmodel import estimate
+    from sustainml.nas.quantized import QuantizedModel
+    est_up = estimate(QuantizedModel.load(project / "model"), "zcu104").to_dict()  # the same stages, zcu104's model
+    assert doc_up["compare"]["lut"]["estimate"] == est_up["resources"]["lut"]
+    assert [s["compare"]["ff"]["estimate"] for s in doc_up["stages"]] == [s["ff"] for s in est_up["stages"][:3]]
+    assert doc_up["utilization"]["dsp"] == pytest.approx(doc_up["total"]["dsp"] / 1728, abs=1e-4)
 
     # into a bundle's manifest, digest rules kept (every file hashed, manifest verifies)
     bundle = build(project, tmp_path / "overlays", sim=True, echo=lambda s: None)

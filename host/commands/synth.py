@@ -14,6 +14,8 @@ from pathlib import Path
 
 from sustainml.nas.catalogue import boards
 
+from rich.console import Console
+
 from ..progress import table
 from ..synth import synth
 from ..yosys import LABEL
@@ -35,11 +37,11 @@ def run(args: argparse.Namespace) -> int:
     rows = [[s["stage"], s["kind"], f"{s['pe']}/{s['simd']}/{s['kp']}", s["multipliers_on"]]
             + [f"{s['compare'][k]['yosys']:g} ({s['compare'][k]['estimate']})" for k in ("lut", "ff", "dsp", "bram36")]
             for s in doc["stages"]]
-    rows += [[o["instance"], o["module"][:40], "-", "-"]
+    rows += [[o["instance"], o["module"], "-", "-"]
              + [f"{o['yosys'][k]:g}" for k in ("lut_sites", "ff", "dsp", "bram36_equiv")] for o in doc["other"]]
     c = doc["compare"]
     rows.append(["total", "", "", ""] + [f"{c[k]['yosys']:g} ({c[k]['estimate']})" for k in ("lut", "ff", "dsp", "bram36")])
     table(f"{doc['design']} on {doc['part']}: {LABEL}; (estimate) from the cost model",
-          ["stage", "kind", "pe/simd/kp", "mults on", "LUT", "FF", "DSP", "BRAM36"], rows)
+          ["stage", "kind", "pe/simd/kp", "mults on", "LUT", "FF", "DSP", "BRAM36"], rows, Console(width=140))
     print(f"report: {Path(args.build_dir) / 'synth' / ('yosys_' + doc['board'] + '.yaml')}")
     return 0
