@@ -13,6 +13,8 @@ Tcl (host/tcl.py), the cost estimates (nas/costmodel.py) and a report. Layout::
     BUILD_DIR/hls/                src/ (dnnu.cpp, config.h, weights.h, tb_dnnu.cpp), include/
                                   (the DNNU library), golden/*.bin, run_hls.tcl
     BUILD_DIR/vivado/build_overlay.tcl
+    BUILD_DIR/rtl/                --backend rtl: dnnu.v (generated top), the hls/rtl/ modules it uses,
+                                  ROM files s<i>_w.hex / s<i>_b.hex, sources.txt (host/rtlgen/top.py)
 
 ``io="fp8"`` (``--io fp8``) gives the DNNU FP8 I/O: E5M2 codes (1 byte per value) over DMA with
 the biases as run-time registers (``in_bias``, ``out_bias``; defaults chosen from the
@@ -251,7 +253,12 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     overflows any of them) instead of narrowing them to the profile. ``cost_model`` is an explicit
     coefficients file; by default refined coefficients are used when present, else the prior
     (nas/cost_sources.py). ``io`` is ``int`` or ``fp8`` (``in_bias``/``out_bias``: the FP8 bias
-    registers' default values; chosen from the calibration data when None)."""
+    registers' default values; chosen from the calibration data when None). ``backend="rtl"`` also
+    writes the Verilog project ``BUILD_DIR/rtl/`` (host/rtlgen/top.py) and records it in build.yaml."""
+    if backend not in BACKENDS:
+        raise UserError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "rtl" and io != "int":
+        raise UserError(f"--backend rtl --io {io}: the Verilog DNNU has integer I/O only (use --io int)")
     if io not in IO_ENCODINGS:
         raise UserError(f"--io {io!r}: expected one of {', '.join(IO_ENCODINGS)}")
     encoding = IO_ENCODINGS[io]

@@ -39,7 +39,8 @@ class SimDnnu:
         self.timing: Optional[TimingModel] = None
         self.rtl: Optional[Rtlsim] = None  # rtlsim designs: the Verilated DNNU and its memory model
         self.rtl_memory = MemoryModel()
-        self.last_cycles = 0
+        self.last_cycles = 0  # rtlsim: cycles of the last call (ap_start -> ap_done)
+        self.last_hw_ns = 0  # hardware time of the last call
         self.args: tuple = ()  # scalar registers passed to the library after batch
         self.clock_mhz = 100.0
         self._reset({"ap_ctrl": 0, "gie": 4, "ier": 8, "isr": 12, "in_addr": 16, "out_addr": 28, "batch": 40})
@@ -106,6 +107,7 @@ class SimDnnu:
                     self._execute(batch)
         start = self.clock.perf_counter_ns()
         self.done_at = start + hw_ns
+        self.last_hw_ns = hw_ns
         if self.error is None and not self.hang:
             self.power.busy(start, self.done_at)
 
