@@ -328,6 +328,9 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
     shutil.copytree(LIBRARY, lib)
     tcl.write_scripts(out, m.topology.name, overlay, b, clock)
     rtl_record = _write_rtl(m, out / "rtl") if backend == "rtl" else None
+    if rtl_record is not None:  # the RTL backend's Vivado flow: package the Verilog IP, same block design
+        from .rtl_vivado import write_scripts as write_rtl_vivado_scripts
+        write_rtl_vivado_scripts(out, m.topology.name, overlay, b, clock, rtl_record["dir"], rtl_record["top"])
 
     est = folding.estimate
     estimates = {**est.to_dict(), "coefficients": _describe_cost(cost)}

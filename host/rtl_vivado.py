@@ -1,11 +1,12 @@
 """The Vivado flow of the RTL backend: package the generated Verilog as an IP, then the same
 block design and bitstream as the HLS IP.
 
-* :func:`write_scripts` writes ``vivado/package_rtl_ip.tcl`` (``ipx::package_project`` of
+* :func:`write_scripts` writes ``vivado_rtl/package_rtl_ip.tcl`` (``ipx::package_project`` of
   every ``.v`` under the project's ``rtl/`` folder with its ``.hex`` ROM images; VLNV
   :data:`RTL_VLNV`; interfaces inferred from the Vitis-style port names) and
-  ``vivado/build_overlay.tcl`` (host/tcl.py's block design, pointed at ``vivado/ip`` and
-  :data:`RTL_VLNV`). Same inputs give byte-identical scripts.
+  ``vivado_rtl/build_overlay.tcl`` (host/tcl.py's block design, pointed at ``vivado_rtl/ip`` and
+  :data:`RTL_VLNV`), beside the HLS flow's ``vivado/`` (``generate --backend rtl`` writes both).
+  Same inputs give byte-identical scripts.
 * :func:`build_hw` runs both with ``vivado -mode batch`` and bundles ``NAME.bit`` + ``NAME.hwh``
   with the post-route reports (and ``reports.yosys`` when ``sustainml synth`` ran), as
   host/build.py does for the HLS backend. Needs Vivado on PATH (tests marked ``vivado``);
@@ -32,7 +33,8 @@ from .generate import load_record
 RTL_LIBRARY = "rtl"
 RTL_VLNV = f"{tcl.VENDOR}:{RTL_LIBRARY}:{tcl.TOP}:{tcl.IP_VERSION}"
 #: build_overlay.tcl's IP repository for the RTL backend (relative to the vivado/ folder)
-RTL_IP_REPO, RTL_IP_STEP = "$here/ip", "vivado/package_rtl_ip.tcl"
+RTL_IP_REPO, RTL_IP_STEP = "$here/ip", "vivado_rtl/package_rtl_ip.tcl"
+VIVADO_DIR = "vivado_rtl"
 FAMILY = {"zynq7000": "zynq", "zynqmp": "zynquplus"}
 
 
@@ -46,8 +48,9 @@ def package_script(name: str, model_name: str, board: Board, rtl_dir: str = "rtl
 
 def write_scripts(build_dir: Path, model_name: str, overlay_name: str, board: Board, clock_mhz: float,
                   rtl_dir: str = "rtl", top: str = tcl.TOP) -> Dict[str, Path]:
-    """Write ``vivado/package_rtl_ip.tcl`` and ``vivado/build_overlay.tcl`` under ``build_dir``."""
-    out = {"package": build_dir / "vivado" / "package_rtl_ip.tcl", "vivado": build_dir / "vivado" / "build_overlay.tcl"}
+    """Write ``vivado_rtl/package_rtl_ip.tcl`` and ``vivado_rtl/build_overlay.tcl`` under ``build_dir``."""
+    viv = build_dir / VIVADO_DIR
+    out = {"package": viv / "package_rtl_ip.tcl", "vivado": viv / "build_overlay.tcl"}
     out["package"].parent.mkdir(parents=True, exist_ok=True)
     out["package"].write_text(package_script(overlay_name, model_name, board, rtl_dir, top))
     out["vivado"].write_text(tcl.vivado_script(overlay_name, board, clock_mhz, vlnv=RTL_VLNV, ip_repo=RTL_IP_REPO,
@@ -65,9 +68,11 @@ def build_hw(build_dir: Union[str, Path], out_root: Union[str, Path, None] = Non
     if shutil.which("vivado") is None:
         raise ToolsMissingError("building a bitstream of the RTL DNNU needs vivado on PATH (source Vivado's "
                                 "settings64.sh), or use `sustainml build --rtlsim` for a simulated overlay")
-    viv, logs = bdir / "vivado", bdir / "logs"
+    viv, logs = bdir / VIVADO_DIR, bdir / "logs"
     if not (viv / "package_rtl_ip.tcl").is_file():
-        write_scripts(bdir, rec["model"], rec["name"], get_board(rec["board"]), float(rec["clock_mhz"]))
+        sec = rec.get("rtl") or {}
+        write_scripts(bdir, rec["model"], rec["name"], get_board(rec["board"]), float(rec["clock_mhz"]),
+                      str(sec.get("dir", "rtl")), str(sec.get("top", tcl.TOP)))
     run_tool(["vivado", "-mode", "batch", "-notrace", "-source", "package_rtl_ip.tcl", "-log",
               str(logs / "vivado_package.log"), "-journal", str(logs / "vivado_package.jou")], viv,
              logs / "vivado_package_console.log", echo)

@@ -310,7 +310,7 @@ def test_rtl_vivado_scripts_run_under_stub_vivado(tmp_path, board):
     assert not re.search(r"@[A-Z0-9_]+@", text)  # every placeholder filled
     calls = run_tcl(paths["package"], tmp_path)
     joined = "\n".join(calls)
-    assert f"create_project -force dnnu_ip {tmp_path / 'vivado' / 'ip_prj'} -part {b.part}" in joined
+    assert f"create_project -force dnnu_ip {tmp_path / 'vivado_rtl' / 'ip_prj'} -part {b.part}" in joined
     added = next(c for c in calls if c.startswith("add_files -norecurse") and ".v" in c)
     assert str(tmp_path / "rtl" / "dnnu.v") in added and str(tmp_path / "rtl" / "sml_extra.v") in added
     assert any(c.startswith("add_files") and "rom.hex" in c for c in calls)  # ROM images travel with the IP
@@ -323,16 +323,17 @@ def test_rtl_vivado_scripts_run_under_stub_vivado(tmp_path, board):
     assert "set_property value ACTIVE_LOW" in joined and "ipx::save_core" in joined
     # the block design: same as the HLS one, with the packaged IP's repository and VLNV
     viv = paths["vivado"]
-    (tmp_path / "vivado" / "prj" / "ov.gen" / "sources_1" / "bd" / "ov" / "hw_handoff").mkdir(parents=True)
-    (tmp_path / "vivado" / "prj" / "ov.gen" / "sources_1" / "bd" / "ov" / "hw_handoff" / "ov.hwh").write_text("h")
-    (tmp_path / "vivado" / "ov_wrapper.bit").write_text("b")
+    handoff = tmp_path / "vivado_rtl" / "prj" / "ov.gen" / "sources_1" / "bd" / "ov" / "hw_handoff"
+    handoff.mkdir(parents=True)
+    (handoff / "ov.hwh").write_text("h")
+    (tmp_path / "vivado_rtl" / "ov_wrapper.bit").write_text("b")
     calls = run_tcl(viv, tmp_path)
     joined = "\n".join(calls)
-    assert f"set_property ip_repo_paths {tmp_path / 'vivado' / 'ip'}" in joined
+    assert f"set_property ip_repo_paths {tmp_path / 'vivado_rtl' / 'ip'}" in joined
     assert f"create_bd_cell -type ip -vlnv {rtl_vivado.RTL_VLNV} {tcl.IP_NAME}" in joined
     assert tcl.vivado_script("ov", b, 125.0).replace(tcl.VLNV, rtl_vivado.RTL_VLNV).replace(
         tcl.HLS_IP_REPO, rtl_vivado.RTL_IP_REPO).replace(tcl.HLS_IP_STEP, rtl_vivado.RTL_IP_STEP) == viv.read_text()
-    assert (tmp_path / "vivado" / "out" / "ov.bit").is_file() and (tmp_path / "vivado" / "out" / "ov.hwh").is_file()
+    assert (tmp_path / "vivado_rtl" / "out" / "ov.bit").is_file() and (tmp_path / "vivado_rtl" / "out" / "ov.hwh").is_file()
 
 
 @pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed")
@@ -359,3 +360,38 @@ def test_rtl_bitstream_with_vivado(project, tmp_path):
     m = load_bundle(dst).manifest
     assert m["kind"] == "bitstream" and m["ip"]["vlnv"] == rtl_vivado.RTL_VLNV
     assert rtl_vivado.RTL_VLNV in (dst / f"{dst.name}.hwh").read_text()
+
+
+# ------------------------------------------------------------------------------ a generated design
+TINY = Topology.from_dict({
+    "name": "tiny", "input": {"length": 16, "channels": 1, "bits": 8}, "classes": 2,
+    "layers": [{"type": "Conv1D", "filters": 2, "kernel": 3, "padding": 1, "weight_bits": 8, "act_bits": 3},
+               {"type": "ReLU"}, {"type": "GlobalAvgPool1D"},
+               {"type": "Dense", "units": 2, "weight_bits": 3, "act_bits": 16}]})
+
+
+def test_synth_of_a_generated_rtl_design(tmp_path):
+    """`generate --backend rtl` + `synth`: every stage of the generated top gets its own row; an
+    8x8-bit product lands on DSPs, a 3x3-bit one in LUTs; the RTL Vivado scripts sit beside."""
+    mdir = random_model(TINY, seed=2).save(tmp_path / "model")
+    np.save(tmp_path / "cal.npy", np.random.default_rng(1).normal(size=(16, 16, 1)))
+    out = tmp_path / "build"
+    assert main(["generate", str(mdir), "--board", "pynq-z2", "--backend", "rtl", "--objective", "dsp",
+                 "--calibration", str(tmp_path / "cal.npy"), "--out", str(out)]) == 0
+    assert (out / "vivado_rtl" / "package_rtl_ip.tcl").is_file() and (out / "vivado" / "build_overlay.tcl").is_file()
+    assert rtl_vivado.RTL_VLNV in (out / "vivado_rtl" / "build_overlay.tcl").read_text()
+    assert rtl_vivado.RTL_VLNV not in (out / "vivado" / "build_overlay.tcl").read_text()  # the HLS flow unchanged
+    doc = synth.synth(out, echo=lambda s: None)
+    rec = yaml.safe_load((out / "build.yaml").read_text())
+    kinds = [s["kind"] for s in rec["estimates"]["stages"]]
+    assert [s["kind"] for s in doc["stages"]] == kinds == ["conv1d", "gap1d", "dense"]
+    assert [s["instance"] for s in doc["stages"]] == rec["rtl"]["stage_instances"]
+    conv, _, dense = doc["stages"]
+    assert conv["module"] == "sml_conv1d" and conv["yosys"]["dsp"] >= conv["multipliers"] >= 1
+    assert conv["multipliers_on"] == "DSP"
+    assert dense["yosys"]["dsp"] == 0 and dense["multipliers_on"] == "LUT" and dense["yosys"]["lut"] > 0
+    names = {o["instance"] for o in doc["other"]}
+    assert {"u_ctrl", "u_reader", "u_writer"} <= names
+    total = doc["total"]
+    for k in ("lut", "ff", "dsp", "carry", "bram18", "lutram"):
+        assert total[k] == sum(r["yosys"][k] for r in doc["stages"] + doc["other"]), k
