@@ -49,7 +49,8 @@ extern "C" void bench_close(void* h) {
 // `out` (out_stride words each) and the cycle of each into `cycles` (cycle 0 = first cycle after
 // reset). stall_in / stall_out: per-cycle probability (percent) that the source withholds valid /
 // the sink withholds ready. Returns 0 on success; -1 on timeout (max_cycles), -2 when the module
-// emitted an extra beat within `tail` cycles after the last expected one, -3 when input was left.
+// emitted an extra beat within `tail` cycles after the last expected one, -3 when input was left,
+// -4 when an offered output beat was withdrawn or changed before the sink took it (AXI-Stream rule).
 extern "C" long bench_run(void* h, int sel, const uint32_t* in, long n_in, int in_stride, uint32_t* out,
                           long n_out, int out_stride, long long* cycles, unsigned seed, int stall_in,
                           int stall_out, long max_cycles, int tail) {
@@ -68,6 +69,8 @@ extern "C" long bench_run(void* h, int sel, const uint32_t* in, long n_in, int i
     uint32_t zero[64];
     std::memset(zero, 0, sizeof zero);
     bool valid = false;
+    bool held = false;  // an output beat was offered and not taken last cycle
+    uint32_t held_data[64];
     while (true) {
         // source: a beat once offered stays offered (AXI-Stream) until taken
         if (!valid && i_in < n_in && (stall_in == 0 || pct(rng) >= stall_in)) valid = true;
@@ -79,6 +82,14 @@ extern "C" long bench_run(void* h, int sel, const uint32_t* in, long n_in, int i
         t->eval();  // settle combinational readies/valids for this cycle
         const bool took = valid && t->in_ready;
         const bool gave = t->out_valid && ready;
+        if (held) {
+            if (!t->out_valid) return -4;
+            for (int w = 0; w < out_words && w < 64; ++w)
+                if (held_data[w] != t->out_data[w]) return -4;
+        }
+        held = t->out_valid && !ready;
+        if (held)
+            for (int w = 0; w < out_words && w < 64; ++w) held_data[w] = t->out_data[w];
         if (gave) {
             if (i_out >= n_out) return -2;
             for (int w = 0; w < out_stride && w < out_words; ++w) out[i_out * out_stride + w] = t->out_data[w];

@@ -134,7 +134,10 @@ def _build(cases: Sequence[StageCase]) -> Tuple[Path, bool]:
             _run([*cmd, *VFLAGS, "--Mdir", str(obj), "-CFLAGS", " ".join(CXXFLAGS),
                   *[str(p) for p in rtl.library_files()], str(work / "bench.v")], work, env, log, "Verilator")
             _run(["make", "-s", "-C", str(obj), "-f", "Vbench.mk", "-j", "2", "Vbench__ALL.a", "libverilated.a",
-                  f"OPT_FAST={CXXFLAGS[0]}", f"OPT_SLOW={CXXFLAGS[0]}", f"OPT_GLOBAL={CXXFLAGS[0]}"],
+                  f"OPT_FAST={CXXFLAGS[0]}", f"OPT_SLOW={CXXFLAGS[0]}", f"OPT_GLOBAL={CXXFLAGS[0]}",
+                  # the PyPI wheel's verilated.mk leaves this empty, so a large model's precompiled
+                  # header is passed to g++ as an input file and the build fails
+                  "CFG_CXXFLAGS_PCH_I=-include"],
                  work, env, log, "make (Verilated C++)")
             root = Path(extra["VERILATOR_ROOT"]) if "VERILATOR_ROOT" in extra else Path(subprocess.run(
                 [*cmd, "--getenv", "VERILATOR_ROOT"], capture_output=True, text=True, check=False).stdout.strip())
@@ -197,7 +200,7 @@ class RtlBench:
                                  ow, cyc.ctypes.data_as(i64p), seed, stall_in, stall_out, budget, 3 * (s.in_len + 8))
         if rc != 0:
             what = {-1: f"timed out after {budget} cycles", -2: "emitted more beats than expected",
-                    -3: "left input beats unread"}.get(rc, f"returned {rc}")
+                    -3: "left input beats unread", -4: "withdrew or changed an output beat before it was taken"}.get(rc, f"returned {rc}")
             raise AssertionError(f"case {i} ({s.kind}): the module {what}")
         words = [sum(int(v) << (32 * k) for k, v in enumerate(row)) for row in dst]
         y = rtl.unpack_beats(words, s.out_ch, s.out_bits, s.out_signed).reshape(n, s.out_len, s.out_ch)
