@@ -81,7 +81,8 @@ def build_hw(build_dir: Union[str, Path], out_root: Union[str, Path, None] = Non
     out = viv / "out"
     for ext in ("bit", "hwh"):
         if not (out / f"{rec['name']}.{ext}").is_file():
-            raise ToolFailedError(f"{out / (rec['name'] + '.' + ext)}: Vivado finished without writing it (log: {logs})")
+            raise ToolFailedError(f"{out / (rec['name'] + '.' + ext)}: Vivado finished without writing it "
+                                  f"(log: {logs})")
     tool_reports = {"utilization": reports.parse_utilization(viv / "reports" / "utilization_routed.rpt"),
                     "timing": reports.parse_timing_summary(viv / "reports" / "timing_summary_routed.rpt")}
     ys = manifest_report(bdir)

@@ -39,7 +39,8 @@ from .generate import load_record
 Log = Callable[[str], None]
 STAGE_NAME = re.compile(r"^(?:u_)?(?:stage|s)_?(\d+)(?:_|$)")
 #: (report key, estimate key, Yosys key) of the resources compared with the cost model
-COMPARED = (("lut", "lut", "lut_sites"), ("ff", "ff", "ff"), ("dsp", "dsp", "dsp"), ("bram36", "bram36", "bram36_equiv"))
+COMPARED = (("lut", "lut", "lut_sites"), ("ff", "ff", "ff"), ("dsp", "dsp", "dsp"),
+            ("bram36", "bram36", "bram36_equiv"))
 
 
 def rtl_section(build_dir: Path, rec: Mapping[str, Any]) -> Dict[str, Any]:
@@ -47,7 +48,8 @@ def rtl_section(build_dir: Path, rec: Mapping[str, Any]) -> Dict[str, Any]:
     sec = dict(rec.get("rtl") or {})
     d = build_dir / str(sec.get("dir", "rtl"))
     if not d.is_dir():
-        raise UserError(f"{build_dir}: no RTL project ({d} missing); run `sustainml generate MODEL --backend rtl` first")
+        raise UserError(f"{build_dir}: no RTL project ({d} missing); "
+                        "run `sustainml generate MODEL --backend rtl` first")
     return {"dir": d, "top": str(sec.get("top", "dnnu")), "sources": sec.get("sources"),
             "stage_instances": sec.get("stage_instances")}
 
@@ -118,8 +120,8 @@ def report(rec: Mapping[str, Any], board: Board, net: yosys.Netlist, sec: Mappin
                            "multipliers_on": _mult_site(int(e.get("multipliers") or 0), int(ys["dsp"])),
                            "yosys": ys, "compare": _compare(e, ys)})
         else:
-            other.append({"instance": inst.name, "module": yosys.base_module(inst.module), "netlist_module": inst.module,
-                          "yosys": ys})
+            other.append({"instance": inst.name, "module": yosys.base_module(inst.module),
+                          "netlist_module": inst.module, "yosys": ys})
     stages.sort(key=lambda s: s["stage"])
     glue = net.glue.summary()
     if any(v for k, v in glue.items() if k not in ("lut_by_size", "bram36_equiv")):
@@ -129,7 +131,8 @@ def report(rec: Mapping[str, Any], board: Board, net: yosys.Netlist, sec: Mappin
     util = {"lut": total["lut_sites"] / res["lut"], "ff": total["ff"] / res["ff"],
             "bram36": total["bram36_equiv"] / max(res["bram36"], 1), "dsp": total["dsp"] / max(res["dsp"], 1)}
     return {
-        "tool": "yosys", "label": yosys.LABEL, "version": yosys.short_version(net.version), "board": board.name, "part": board.part,
+        "tool": "yosys", "label": yosys.LABEL, "version": yosys.short_version(net.version), "board": board.name,
+        "part": board.part,
         "family": net.family, "top": net.top, "design": net.design,
         "command": next(ln for ln in net.script.splitlines() if ln.startswith("synth_xilinx")),
         "source_digest": digest, "cache_key": net.key, "estimate_coefficients": est.get("coefficients"),

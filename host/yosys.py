@@ -278,7 +278,8 @@ def synthesize(src_dir: Path, top: str, family: str, design: str, sources: Optio
     srcs = list(sources) if sources is not None else [f for f in files if f.endswith((".v", ".sv"))]
     missing = [s for s in srcs if not (src_dir / s).is_file()]
     if not srcs or missing:
-        raise YosysError(f"design {design}: {'no Verilog sources in ' + str(src_dir) if not srcs else 'missing source ' + str(src_dir / missing[0])}")
+        what = f"missing source {src_dir / missing[0]}" if missing else f"no Verilog sources in {src_dir}"
+        raise YosysError(f"design {design}: {what}")
     cmd = yosys_command()
     version = yosys_version(tuple(cmd))
     text = script(srcs, top, family)

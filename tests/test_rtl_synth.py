@@ -43,7 +43,8 @@ module sml_fx_rom #(parameter DEPTH = 1024, parameter W = 16, parameter WEIGHTS_
     initial $readmemh(WEIGHTS_FILE, mem);
     always @(posedge ap_clk) q <= mem[addr];
 endmodule
-module sml_fx_delay #(parameter N = 16, parameter W = 4) (input wire ap_clk, input wire [W-1:0] d, output wire [W-1:0] q);
+module sml_fx_delay #(parameter N = 16, parameter W = 4) (
+    input wire ap_clk, input wire [W-1:0] d, output wire [W-1:0] q);
     reg [W-1:0] r [0:N-1];
     integer i;
     always @(posedge ap_clk) begin
@@ -333,7 +334,8 @@ def test_rtl_vivado_scripts_run_under_stub_vivado(tmp_path, board):
     assert f"create_bd_cell -type ip -vlnv {rtl_vivado.RTL_VLNV} {tcl.IP_NAME}" in joined
     assert tcl.vivado_script("ov", b, 125.0).replace(tcl.VLNV, rtl_vivado.RTL_VLNV).replace(
         tcl.HLS_IP_REPO, rtl_vivado.RTL_IP_REPO).replace(tcl.HLS_IP_STEP, rtl_vivado.RTL_IP_STEP) == viv.read_text()
-    assert (tmp_path / "vivado_rtl" / "out" / "ov.bit").is_file() and (tmp_path / "vivado_rtl" / "out" / "ov.hwh").is_file()
+    assert (tmp_path / "vivado_rtl" / "out" / "ov.bit").is_file()
+    assert (tmp_path / "vivado_rtl" / "out" / "ov.hwh").is_file()
 
 
 @pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed")

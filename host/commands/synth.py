@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     rows += [[o["instance"], o["module"], "-", "-"]
              + [f"{o['yosys'][k]:g}" for k in ("lut_sites", "ff", "dsp", "bram36_equiv")] for o in doc["other"]]
     c = doc["compare"]
-    rows.append(["total", "", "", ""] + [f"{c[k]['yosys']:g} ({c[k]['estimate']})" for k in ("lut", "ff", "dsp", "bram36")])
+    rows.append(["total", "", "", ""]
+                + [f"{c[k]['yosys']:g} ({c[k]['estimate']})" for k in ("lut", "ff", "dsp", "bram36")])
     table(f"{doc['design']} on {doc['part']}: {LABEL}; (estimate) from the cost model",
           ["stage", "kind", "pe/simd/kp", "mults on", "LUT", "FF", "DSP", "BRAM36"], rows, Console(width=140))
     print(f"report: {Path(args.build_dir) / 'synth' / ('yosys_' + doc['board'] + '.yaml')}")
