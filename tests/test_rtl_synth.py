@@ -356,9 +356,12 @@ def test_rtl_bitstream_build_needs_vivado(project, monkeypatch):
 
 
 @pytest.mark.vivado
-def test_rtl_bitstream_with_vivado(project, tmp_path):
-    """Where Vivado exists: package the RTL IP, build the block design, bundle bit + hwh."""
-    dst = rtl_vivado.build_hw(project, tmp_path / "overlays")
+def test_rtl_bitstream_with_vivado(tmp_path):
+    """Where Vivado exists: package the generated RTL IP, build the block design, bundle bit + hwh."""
+    mdir = random_model(TINY, seed=2).save(tmp_path / "model")
+    g = generate(mdir, tmp_path / "build", board="pynq-z2", objective="dsp", backend="rtl",
+                 calibration=np.random.default_rng(1).normal(size=(16, 16, 1)))
+    dst = rtl_vivado.build_hw(g.build_dir, tmp_path / "overlays")
     m = load_bundle(dst).manifest
     assert m["kind"] == "bitstream" and m["ip"]["vlnv"] == rtl_vivado.RTL_VLNV
     assert rtl_vivado.RTL_VLNV in (dst / f"{dst.name}.hwh").read_text()
