@@ -268,8 +268,8 @@ def test_generate_refuses_a_design_that_does_not_fit_before_any_tool(tmp_path, c
     mdir = random_model(big, seed=1).save(tmp_path / "big")
     np.save(tmp_path / "cal.npy", np.random.default_rng(0).normal(size=(4, 256, 64)))
     out = tmp_path / "build"
-    assert main(["generate", str(mdir), "--board", "pynq-z2", "--calibration", str(tmp_path / "cal.npy"),
-                 "--out", str(out)]) == 2
+    assert main(["generate", str(mdir), "--board", "pynq-z2", "--backend", "rtl",
+                 "--calibration", str(tmp_path / "cal.npy"), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "does not fit pynq-z2" in err and "bram18" in err
     assert not out.exists()  # refused before anything was written or any tool ran
