@@ -141,7 +141,8 @@ class Dnnu:
             raise BoardError(f"bundle {bundle.name!r} is a simulation (kind: {bundle.kind}); it runs on the simulated "
                              "board only (set $SUSTAINML_SIM_BOARD)")
         if bundle.kind == "bitstream" and sim.is_simulated(device):
-            raise BoardError(f"bundle {bundle.name!r} is a bitstream; the simulated board runs kind: sim or rtlsim bundles")
+            raise BoardError(f"bundle {bundle.name!r} is a bitstream; the simulated board runs kind: sim or rtlsim "
+                             "bundles")
         try:
             overlay = pynq.Overlay(str(bundle.bitfile), device=device)
         except (OSError, RuntimeError, ValueError) as exc:

@@ -3,6 +3,10 @@ Verilator, driven by the harness that plays the PS: every output bit-exact with 
 random stalls on the AXI masters (memory model) and on every internal stream (SML_STALLS build)."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +16,7 @@ from hypothesis import strategies as st
 
 from random_models import random_model
 from sustainml.board.errors import SimError
-from sustainml.host.rtlgen import top
+from sustainml.host.rtlgen import top, verilator
 from sustainml.host.rtlgen.rtlsim import MemoryModel, open_project
 from sustainml.nas import accumulators, golden
 from sustainml.nas.topology import Topology
@@ -77,6 +81,38 @@ def test_access_outside_the_buffers_is_a_bus_error(tmp_path):
     x = np.ones((4, 8, 1), np.int8)
     with pytest.raises(SimError, match="bus error: write outside the output buffer"):
         sim.run_bytes(x, np.zeros((2, 8, 1), np.int8), 4)
+
+
+BUILD_ONE = """
+import sys
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from sustainml.host.rtlgen import top, verilator
+p = top.passthrough_project(Path(sys.argv[1]), 9, 2, 8)
+lib = verilator.build(p.folder, p.sources, "pass-through")
+print(lib.path, lib.cached)
+"""
+
+
+def test_concurrent_builds_of_one_design_compile_once(tmp_path):
+    """Two processes build the same design into an empty cache at once: one compiles, the other
+    waits on the lock and reuses its library (Verilator's runtime library is shared the same way)."""
+    cache = tmp_path / "cache"
+    for runtime in verilator.cache_root().glob("runtime-*"):  # reuse a built runtime: the test is about the design
+        if (runtime / "libverilated.a").is_file():
+            shutil.copytree(runtime, cache / "rtlsim" / runtime.name)
+    env = {**os.environ, "SUSTAINML_CACHE": str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", BUILD_ONE, str(tmp_path / f"p{i}")], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    results = sorted(o[0].split() for o in outs)
+    assert results[0][0] == results[1][0]  # one library
+    assert sorted(r[1] for r in results) == ["False", "True"]  # compiled once
+    assert len(list((cache / "rtlsim").glob("runtime-*/libverilated.a"))) == 1
 
 
 # ------------------------------------------------------------------ models of every stage kind

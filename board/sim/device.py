@@ -135,7 +135,8 @@ class SimDevice(Device):
             args = list(doc["sim"].get("args") or ())
             missing = [a for a in args if a not in doc["registers"]]
             if missing:
-                raise SimError(f"{lib_path.parent / MANIFEST}: sim.args names {missing[0]!r}, which is not in registers")
+                raise SimError(f"{lib_path.parent / MANIFEST}: sim.args names {missing[0]!r}, "
+                               "which is not in registers")
             lib = CsimLibrary(lib_path, doc["sim"]["symbol"], len(args))
             self.dnnu.configure(lib, TimingModel(self.board.name, design), doc["registers"], doc["io"], args)
         self.bitfile_name = str(lib_path)

@@ -118,14 +118,18 @@ struct Sim {
         bool bf = have_b && t.m_axi_gmem1_BREADY;
         ReadBurst nr{t.m_axi_gmem0_ARADDR, (unsigned)t.m_axi_gmem0_ARLEN + 1u, cycle + (uint64_t)c->read_latency};
         WriteBurst nw{t.m_axi_gmem1_AWADDR, (unsigned)t.m_axi_gmem1_AWLEN + 1u};
-        if (ar && (t.m_axi_gmem0_ARSIZE != 3 || t.m_axi_gmem0_ARBURST != 1)) fail(3, "read burst not INCR of 8-byte beats");
+        if (ar && (t.m_axi_gmem0_ARSIZE != 3 || t.m_axi_gmem0_ARBURST != 1))
+            fail(3, "read burst not INCR of 8-byte beats");
         if (ar && (nr.addr >> 12) != ((nr.addr + 8ull * nr.beats - 1) >> 12)) fail(3, "read burst crosses 4 KB");
+        if (aw && (t.m_axi_gmem1_AWSIZE != 3 || t.m_axi_gmem1_AWBURST != 1))
+            fail(3, "write burst not INCR of 8-byte beats");
         if (aw && (nw.addr >> 12) != ((nw.addr + 8ull * nw.beats - 1) >> 12)) fail(3, "write burst crosses 4 KB");
         if (wf) {
             const WriteBurst& b = wq.front();
             uint64_t v = t.m_axi_gmem1_WDATA;
             uint8_t buf[8]; std::memcpy(buf, &v, 8);
-            if (!map_write(b.addr + 8ull * w_done, buf, t.m_axi_gmem1_WSTRB)) fail(2, "write outside the output buffer");
+            if (!map_write(b.addr + 8ull * w_done, buf, t.m_axi_gmem1_WSTRB))
+                fail(2, "write outside the output buffer");
             bool last = w_done + 1 == b.beats;
             if (bool(t.m_axi_gmem1_WLAST) != last) fail(3, "WLAST does not mark the burst's last beat");
             if (r->first_write == 0) r->first_write = cycle - start_cycle;
@@ -241,13 +245,15 @@ extern "C" int sml_run(void* h, const sml_call* call, sml_result* res) {
     while (!t.SML_IRQ) {
         if (s->error) return s->error;
         if (s->cycle - s->start_cycle > call->max_cycles) {
-            std::snprintf(res->msg, sizeof res->msg, "no ap_done after %llu cycles", (unsigned long long)call->max_cycles);
+            std::snprintf(res->msg, sizeof res->msg, "no ap_done after %llu cycles",
+                          (unsigned long long)call->max_cycles);
             return 1;
         }
         s->tick();
     }
     res->cycles = s->cycle - s->start_cycle;
-    if (!s->lite_read(0x00, &v) || !(v & 0x2) || !(v & 0x4)) { s->fail(3, "ap_ctrl lacks ap_done/ap_idle after the interrupt"); }
+    if (!s->lite_read(0x00, &v) || !(v & 0x2) || !(v & 0x4))
+        s->fail(3, "ap_ctrl lacks ap_done/ap_idle after the interrupt");
     if (!s->error && (!s->lite_read(0x00, &v) || (v & 0x2))) { s->fail(3, "ap_done not cleared by reading ap_ctrl"); }
     if (!s->error && (!s->lite_write(0x0c, 1) || t.SML_IRQ)) { s->fail(3, "interrupt still high after clearing ISR"); }
     for (int i = 0; i < 4 && !s->error; i++) s->tick();  // trailing beats would show as protocol errors
