@@ -65,6 +65,19 @@ def test_bursts_stop_at_4k_boundaries_and_batches_do_not_leak(tmp_path):
     assert np.array_equal(sentinel[:2], x[:2]) and (sentinel[2] == 0x55).all()
 
 
+@pytest.mark.parametrize("in_off,out_off", [(3, 5), (7, 1), (0, 6)])
+def test_unaligned_buffers(tmp_path, in_off, out_off):
+    """Buffers at any byte address (e.g. a slice of a pynq buffer): the first and last words are
+    partial; no byte outside the buffers is read as data or written (the harness refuses that)."""
+    proj = top.passthrough_project(tmp_path, 13, 3, 16)
+    sim, _ = open_project(proj, "pass-through")
+    x = np.random.default_rng(in_off).integers(-32768, 32768, size=(5, 13, 3)).astype(np.int16)
+    out = np.zeros_like(x)
+    res = sim.run_bytes(x, out, 5, STALLS, in_addr=0x1000_0FF0 + in_off, out_addr=0x2000_0000 + out_off)
+    assert np.array_equal(out, x)
+    assert res.read_beats == -(-(in_off + x.nbytes) // 8) and res.write_beats == -(-(out_off + x.nbytes) // 8)
+
+
 def test_empty_batches_finish_without_touching_memory(tmp_path):
     proj = top.passthrough_project(tmp_path, 8, 1, 8)
     sim, _ = open_project(proj, "pass-through")

@@ -1,7 +1,8 @@
 // sml_axi_reader: AXI4 read master that streams a batch of input samples from memory as beats.
 //
 // Memory holds `beats` time steps, each CH values in little-endian containers of EB bytes
-// (row-major (batch, L, C), docs/CONTRACTS.md); `addr` must be aligned to DW/8 bytes.
+// (row-major (batch, L, C), docs/CONTRACTS.md) from byte address `addr` (any alignment: the
+// words are read from the aligned address below it and the bytes before `addr` are dropped).
 // Reads INCR bursts of at most MAX_BURST beats of DW bits that never cross a 4 KB boundary, with
 // several bursts in flight: a burst is requested only when the word FIFO has room for it and for
 // every word still outstanding, so RREADY stays high and the memory's latency is hidden.
@@ -85,7 +86,8 @@ module sml_axi_reader #(
     wire in_fire = !f_empty && cnt + WB <= BUFB;
     wire [CW-1:0] cnt1 = out_fire ? cnt - OB : cnt;
     wire [8*BUFB-1:0] shifted = out_fire ? gbuf >> (8 * OB) : gbuf;
-    wire [8*BUFB-1:0] word_in = {{(8*BUFB-DW){1'b0}}, mem[rp[AW-1:0]]};
+    reg [SZ-1:0] skip;            // bytes to drop from the next word (the first one of an unaligned call)
+    wire [8*BUFB-1:0] word_in = {{(8*BUFB-DW){1'b0}}, mem[rp[AW-1:0]]} >> (8 * skip);
     genvar c;
     generate
         for (c = 0; c < CH; c = c + 1) begin : g_ch
@@ -98,10 +100,11 @@ module sml_axi_reader #(
     always @(posedge ap_clk) begin
         if (!ap_rst_n) begin
             ar_addr <= 64'd0; ar_left <= 40'd0; beats_left <= 40'd0; credit <= FIFO_DEPTH; arvalid <= 1'b0;
-            ar_len <= 9'd0; wp <= 0; rp <= 0; cnt <= 0; gbuf <= 0;
+            ar_len <= 9'd0; wp <= 0; rp <= 0; cnt <= 0; gbuf <= 0; skip <= 0;
         end else if (start) begin
             ar_addr <= {addr[63:SZ], {SZ{1'b0}}};
-            ar_left <= (beats * OB + WB - 1) / WB;
+            ar_left <= (addr[SZ-1:0] + beats * OB + WB - 1) / WB;
+            skip <= addr[SZ-1:0];
             beats_left <= beats;
             credit <= FIFO_DEPTH; arvalid <= 1'b0; wp <= 0; rp <= 0; cnt <= 0; gbuf <= 0;
         end else begin
@@ -125,7 +128,8 @@ module sml_axi_reader #(
             if (in_fire) begin
                 rp <= rp + 1;
                 gbuf <= shifted | (word_in << (8 * cnt1));
-                cnt <= cnt1 + WB;
+                cnt <= cnt1 + WB - skip;
+                skip <= 0;
             end else begin
                 gbuf <= shifted;
                 cnt <= cnt1;

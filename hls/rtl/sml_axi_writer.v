@@ -2,7 +2,8 @@
 //
 // In: `beats` beats of CH values (value c in s_axis_tdata[c*BITS +: BITS], SIGNED says how to
 // widen it); each value is stored in a little-endian container of EB bytes, beats back to back
-// (row-major (batch, CLASSES), docs/CONTRACTS.md); `addr` must be aligned to DW/8 bytes.
+// (row-major (batch, CLASSES), docs/CONTRACTS.md) from byte address `addr` (any alignment: the
+// first word's strobes leave the bytes before `addr` untouched).
 // Words gather in a FIFO; an INCR burst (at most MAX_BURST beats, never across a 4 KB boundary) is
 // requested once all its words are in the FIFO, so WVALID never waits on the pipeline mid-burst;
 // the last word carries a partial WSTRB. `done` pulses once every burst's write response arrived.
@@ -81,7 +82,8 @@ module sml_axi_writer #(
     wire in_fire = s_axis_tvalid && s_axis_tready;
     wire [CW-1:0] cnt1 = push ? (cnt >= WB ? cnt - WB : 0) : cnt;
     wire [8*BUFB-1:0] shifted = push ? gbuf >> DW : gbuf;
-    wire [WB-1:0] strb = cnt >= WB ? {WB{1'b1}} : ~({WB{1'b1}} << cnt);
+    reg [WB-1:0] lead;            // strobes of the first word (bytes from `addr` on)
+    wire [WB-1:0] strb = (cnt >= WB ? {WB{1'b1}} : ~({WB{1'b1}} << cnt)) & lead;
 
     // ---------------------------------------------------------------- bursts
     reg [63:0] aw_addr;
@@ -112,13 +114,14 @@ module sml_axi_writer #(
         if (!ap_rst_n) begin
             beats_left <= 0; words_left_in <= 0; gbuf <= 0; cnt <= 0; wp <= 0; rp <= 0;
             aw_addr <= 0; aw_left <= 0; awvalid <= 1'b0; wactive <= 1'b0; aw_len <= 0; w_left <= 0;
-            b_pending <= 0; running <= 1'b0; done <= 1'b0;
+            b_pending <= 0; running <= 1'b0; done <= 1'b0; lead <= {WB{1'b1}};
         end else if (start) begin
             beats_left <= beats;
-            words_left_in <= (beats * IB + WB - 1) / WB;
-            aw_left <= (beats * IB + WB - 1) / WB;
+            words_left_in <= (addr[SZ-1:0] + beats * IB + WB - 1) / WB;
+            aw_left <= (addr[SZ-1:0] + beats * IB + WB - 1) / WB;
             aw_addr <= {addr[63:SZ], {SZ{1'b0}}};
-            gbuf <= 0; cnt <= 0; wp <= 0; rp <= 0; awvalid <= 1'b0; wactive <= 1'b0; b_pending <= 0;
+            lead <= {WB{1'b1}} << addr[SZ-1:0];
+            gbuf <= 0; cnt <= addr[SZ-1:0]; wp <= 0; rp <= 0; awvalid <= 1'b0; wactive <= 1'b0; b_pending <= 0;
             running <= 1'b1; done <= 1'b0;
         end else begin
             done <= 1'b0;
@@ -134,6 +137,7 @@ module sml_axi_writer #(
             if (push) begin
                 fdata[wp[AW-1:0]] <= gbuf[DW-1:0];
                 fstrb[wp[AW-1:0]] <= strb;
+                lead <= {WB{1'b1}};
                 wp <= wp + 1;
                 words_left_in <= words_left_in - 1;
             end

@@ -68,12 +68,14 @@ struct Sim {
 
     bool chance(double p) { return p > 0 && u(rng) < p; }
 
+    // a word read must overlap the input buffer; its bytes outside the buffer read as 0
     bool map_read(uint64_t a, uint8_t* dst) {
-        if (a >= c->in_addr && a + 8 <= c->in_addr + ((c->in_bytes + 7) & ~7ull)) {
-            for (int i = 0; i < 8; i++) dst[i] = a + i < c->in_addr + c->in_bytes ? c->in[a + i - c->in_addr] : 0;
-            return true;
+        if (a + 8 <= c->in_addr || a >= c->in_addr + c->in_bytes) return false;
+        for (int i = 0; i < 8; i++) {
+            uint64_t b = a + i;
+            dst[i] = b >= c->in_addr && b < c->in_addr + c->in_bytes ? c->in[b - c->in_addr] : 0;
         }
-        return false;
+        return true;
     }
     bool map_write(uint64_t a, const uint8_t* src, unsigned strb) {
         for (int i = 0; i < 8; i++) {
