@@ -48,59 +48,57 @@ def test_pass_through_moves_every_value_under_stalls(tmp_path_factory, length, c
         assert res[0].read_bursts >= -(-x.nbytes // 8 // top.MAX_BURST)
 
 
-def test_bursts_stop_at_4k_boundaries_and_batches_do_not_leak(tmp_path):
+@pytest.fixture(scope="module")
+def pass_through(tmp_path_factory):
+    """One pass-through DNNU (13 steps x 3 channels of 16 bits) for the register/DMA tests."""
+    sim, _ = open_project(top.passthrough_project(tmp_path_factory.mktemp("pt"), 13, 3, 16), "pass-through")
+    return sim
+
+
+def _samples(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-32768, 32768, size=(n, 13, 3)).astype(np.int16)
+
+
+def test_bursts_stop_at_4k_boundaries_and_batches_do_not_leak(pass_through):
     """Buffers just below a 4 KB boundary: bursts are split there (the harness refuses a crossing
     burst); a short call after a long one writes exactly its own bytes."""
-    proj = top.passthrough_project(tmp_path, 30, 3, 8)
-    sim, _ = open_project(proj, "pass-through")
-    x = np.random.default_rng(1).integers(-128, 128, size=(100, 30, 3)).astype(np.int8)
+    x = _samples(100, 1)
     out = np.zeros_like(x)
-    res = sim.run_bytes(x, out, 100, STALLS, in_addr=0x1000_0FF8, out_addr=0x2000_0FF0)
+    res = pass_through.run_bytes(x, out, 100, STALLS, in_addr=0x1000_0FF8, out_addr=0x2000_0FF0)
     assert np.array_equal(out, x)
     words = x.nbytes // 8
     assert res.read_bursts == 1 + -(-(words - 1) // top.MAX_BURST)  # one word up to the boundary, then full bursts
     assert res.write_bursts == 1 + -(-(words - 2) // top.MAX_BURST)
-    sentinel = np.full((3, 30, 3), 0x55, np.int8)
-    sim.run_bytes(x[:2].copy(), sentinel[:2], 2, STALLS)
+    sentinel = np.full((3, 13, 3), 0x55, np.int16)
+    pass_through.run_bytes(x[:2].copy(), sentinel[:2], 2, STALLS)
     assert np.array_equal(sentinel[:2], x[:2]) and (sentinel[2] == 0x55).all()
 
 
 @pytest.mark.parametrize("in_off,out_off", [(3, 5), (7, 1), (0, 6)])
-def test_unaligned_buffers(tmp_path, in_off, out_off):
+def test_unaligned_buffers(pass_through, in_off, out_off):
     """Buffers at any byte address (e.g. a slice of a pynq buffer): the first and last words are
     partial; no byte outside the buffers is read as data or written (the harness refuses that)."""
-    proj = top.passthrough_project(tmp_path, 13, 3, 16)
-    sim, _ = open_project(proj, "pass-through")
-    x = np.random.default_rng(in_off).integers(-32768, 32768, size=(5, 13, 3)).astype(np.int16)
+    x = _samples(5, in_off)
     out = np.zeros_like(x)
-    res = sim.run_bytes(x, out, 5, STALLS, in_addr=0x1000_0FF0 + in_off, out_addr=0x2000_0000 + out_off)
+    res = pass_through.run_bytes(x, out, 5, STALLS, in_addr=0x1000_0FF0 + in_off, out_addr=0x2000_0000 + out_off)
     assert np.array_equal(out, x)
     assert res.read_beats == -(-(in_off + x.nbytes) // 8) and res.write_beats == -(-(out_off + x.nbytes) // 8)
 
 
-def test_empty_batches_finish_without_touching_memory(tmp_path):
-    proj = top.passthrough_project(tmp_path, 8, 1, 8)
-    sim, _ = open_project(proj, "pass-through")
-    x = np.ones((4, 8, 1), np.int8)
+def test_empty_batches_finish_without_touching_memory(pass_through):
+    x = _samples(4)
     for batch in (0, -3):
-        out = np.full((4, 8, 1), 7, np.int8)
-        res = sim.run_bytes(x, out, batch)
+        out = np.full((4, 13, 3), 7, np.int16)
+        res = pass_through.run_bytes(x, out, batch)
         assert (out == 7).all() and res.read_beats == 0 and res.write_beats == 0 and res.cycles < 5
 
 
-def test_access_outside_the_buffers_is_a_bus_error(tmp_path):
-    proj = top.passthrough_project(tmp_path, 8, 1, 8)
-    sim, _ = open_project(proj, "pass-through")
-    x = np.ones((4, 8, 1), np.int8)
+def test_access_outside_the_buffers_is_a_bus_error(pass_through):
     with pytest.raises(SimError, match="bus error: write outside the output buffer"):
-        sim.run_bytes(x, np.zeros((2, 8, 1), np.int8), 4)
+        pass_through.run_bytes(_samples(4), np.zeros((2, 13, 3), np.int16), 4)
 
 
 BUILD_ONE = """
-import sys
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from sustainml.host.rtlgen import top, verilator
