@@ -175,7 +175,11 @@ def _runtime(obj: Path, env: Mapping[str, str], log: Path, design: str) -> Path:
 
 def _run(cmd: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path, design: str, what: str,
          append: bool = False) -> None:
-    proc = subprocess.run(list(cmd), cwd=str(cwd), env=dict(env), capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(list(cmd), cwd=str(cwd), env=dict(env), capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise RtlsimError(f"{what} on design {design}: cannot start {cmd[0]} ({exc.strerror}; scripts/setup installs "
+                          "make, perl and g++)") from None
     with open(log, "a" if append else "w") as f:
         f.write("$ " + " ".join(cmd) + "\n" + proc.stdout + proc.stderr + "\n")
     if proc.returncode != 0:
