@@ -147,3 +147,15 @@ def test_reference_design_streams_at_its_bottleneck(reference_model, tmp_path):
     g = generate("unused", tmp_path / "build", "pynq-z2", model=reference_model, backend="rtl")
     r = streaming(g.model, tmp_path / "rtl", MEMORY_DEFAULTS["ps7"])
     assert abs(r["per_sample"] - r["ideal"]) <= 0.05 * r["ideal"], r
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["pynq-z2", "zcu104"])
+@pytest.mark.parametrize("objective", ["dsp", "energy", "latency"])
+def test_reference_design_streams_at_every_unrolling(reference_model, tmp_path, board, objective):
+    """The same 5% bound for the unrollings the other objectives choose, on both PS families."""
+    from sustainml.nas.catalogue import get_board
+
+    g = generate("unused", tmp_path / "build", board, objective=objective, model=reference_model, backend="rtl")
+    r = streaming(g.model, tmp_path / "rtl", MEMORY_DEFAULTS[get_board(board).ps])
+    assert abs(r["per_sample"] - r["ideal"]) <= 0.05 * r["ideal"], r
