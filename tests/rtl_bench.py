@@ -201,7 +201,7 @@ class RtlBench:
         if rc != 0:
             what = {-1: f"timed out after {budget} cycles", -2: "emitted more beats than expected",
                     -3: "left input beats unread", -4: "withdrew or changed an output beat before it was taken"}.get(rc, f"returned {rc}")
-            raise AssertionError(f"case {i} ({s.kind}): the module {what}")
+            raise AssertionError(f"case {i}: the module {what} (stalls {stall_in}/{stall_out}%, {s})")
         words = [sum(int(v) << (32 * k) for k, v in enumerate(row)) for row in dst]
         y = rtl.unpack_beats(words, s.out_ch, s.out_bits, s.out_signed).reshape(n, s.out_len, s.out_ch)
         return Run(y, cyc)

@@ -104,6 +104,7 @@ TIMING = [
     _timing_stage("conv1d", kernel=3, stride=2, padding=1, pe=2, simd=2, kp=3),      # F = 1, input-bound
     _timing_stage("conv1d", kernel=3, stride=3, padding=1, kp=3, simd=2),            # F = 2 < stride 3
     _timing_stage("conv1d", kernel=9, stride=2, in_ch=1, out_ch=3, kp=9),            # F = 3 > stride, input-bound
+    _timing_stage("conv1d", kernel=1, padding=2, pe=2, simd=2),                      # F = 1, padding > kernel
     _timing_stage("dwconv1d", kernel=3, stride=2, padding=1, in_ch=4, pe=2),         # F = 6
     _timing_stage("dwconv1d", kernel=4, padding=2, in_ch=4, pe=4, kp=4),             # F = 1, padded
     _timing_stage("pwconv1d", in_ch=4, out_ch=4, pe=2, simd=2),                      # F = 4

@@ -60,10 +60,14 @@ module sml_mvu #(
 
     reg [WWORD-1:0] wrom [0:STEPS-1];
     reg [BWORD-1:0] brom [0:NF-1];
-    initial begin
-        $readmemh(WEIGHTS_FILE, wrom);
-        $readmemh(BIAS_FILE, brom);
-    end
+    generate
+        if (WEIGHTS_FILE != "") begin : g_rom  // "" only in a tool's parameterless elaboration
+            initial begin
+                $readmemh(WEIGHTS_FILE, wrom);
+                $readmemh(BIAS_FILE, brom);
+            end
+        end
+    endgenerate
 
     wire en;  // pipeline enable: the output skid has room
 

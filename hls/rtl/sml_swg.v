@@ -4,7 +4,8 @@
 // [k*IN_CH*IN_BITS +: IN_CH*IN_BITS] (so value i = k*IN_CH + c sits at [i*IN_BITS +: IN_BITS]).
 //
 // Write side: a shift register of KERNEL + LOOKAHEAD beats takes one padded position per cycle
-// (a padding position shifts in a zero beat without reading the input). Read side: `lead` counts
+// (a padding position shifts in a zero beat without reading the input; left padding waits for the
+// sample's first beat to be offered). Read side: `lead` counts
 // the positions written beyond the newest position of the next window; the window is ready when
 // lead >= 0 and is copied into the output register, which keeps it until the consumer takes it
 // (a folded consumer reads it in place during its fold steps and takes it on the last one).
@@ -52,12 +53,15 @@ module sml_swg #(
     reg [WW-1:0]        out_d;
     reg                 out_v;
 
-    wire pad      = ({1'b0, wpos} < PADDING) || ({1'b0, wpos} >= PADDING + IN_LEN);
+    wire pad_left = ({1'b0, wpos} < PADDING);
+    wire pad      = pad_left || ({1'b0, wpos} >= PADDING + IN_LEN);
     wire ready_w  = (lead >= 0);
     wire out_free = !out_v || m_axis_tready;
     wire emit     = ready_w && out_free;
     wire room     = (lead < LOOKAHEAD) || emit;
-    wire write    = room && (pad || s_axis_tvalid);
+    // a left-padding position waits until the sample's first beat is offered (not taken), so no
+    // window of a sample is emitted before that sample has begun to arrive
+    wire write    = room && (s_axis_tvalid || (pad && !pad_left));
     wire last_j   = ({1'b0, j} == OUT_LEN - 1);
     wire [BW-1:0] beat = pad ? {BW{1'b0}} : s_axis_tdata;
     wire [WW-1:0] window;
