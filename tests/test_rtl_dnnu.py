@@ -197,6 +197,22 @@ def test_models_of_every_kind_at_several_unrollings(name, how, seed, tmp_path):
     check_model(model, x, tmp_path)
 
 
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), how=st.sampled_from(["none", "full", "random"]))
+def test_random_topologies_through_the_axi_path(tmp_path, seed, how):
+    """Random small CNNs (random_models.random_topology: conv / depthwise-separable layers, pooling,
+    optional global pooling, dense) at a random unrolling, under AXI and stream stalls."""
+    from random_models import random_topology
+
+    rng = np.random.default_rng(seed)
+    m = random_model(random_topology(rng, length=int(rng.integers(8, 33))), seed=seed)
+    t = m.topology.input
+    x = rng.integers(-(1 << (t.bits - 1)), 1 << (t.bits - 1), size=(12, t.length, t.channels))
+    m = unrolled(accumulators.apply(m, accumulators.profile(m, x, 0)), how, seed)
+    check_model(m, x, tmp_path / f"m{seed}-{how}", memory=MemoryModel(31, 7, 0.4, 0.3, seed))
+
+
 # ------------------------------------------------------------------ the trained reference model
 def test_reference_model_on_the_whole_test_set_under_stalls(reference_model, ecg5000, tmp_path):
     """All 4500 ECG5000 test samples through the trained reference model's DNNU (as generated for
