@@ -1,16 +1,13 @@
-"""Host side of rtlsim: build a project's Verilated DNNU and run integer batches through it.
+"""Host side of rtlsim: build a project's Verilated DNNU and open it for calls.
 
 Contract: :func:`open_project` builds (cached, :mod:`.verilator`) and opens the DNNU of an RTL
-project folder; :func:`run_model_io` runs container-typed inputs (N, L, C) and returns the
-outputs and per-call :class:`~sustainml.board.sim.rtlsim.RunResult` (cycles from ap_start to
-ap_done). :data:`MEMORY_DEFAULTS` is the documented default memory model per PS family.
+project folder; calls go through :class:`~sustainml.board.sim.rtlsim.Rtlsim` (``run`` /
+``run_bytes``: outputs plus the cycles from ap_start to ap_done). :data:`MEMORY_DEFAULTS` is the
+documented default memory model per PS family, what ``build --rtlsim`` records in the bundle.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import List, Sequence, Tuple
-
-import numpy as np
+from typing import Tuple
 
 from sustainml.board.sim.rtlsim import MemoryModel, Rtlsim, RunResult
 
@@ -24,21 +21,11 @@ from .top import RtlProject
 #: write burst's last beat to its response, no stalls.
 MEMORY_DEFAULTS = {"ps7": MemoryModel(40, 20), "ps8": MemoryModel(30, 16)}
 
-__all__ = ["MEMORY_DEFAULTS", "MemoryModel", "Rtlsim", "RunResult", "open_project", "run_model_io"]
+__all__ = ["MEMORY_DEFAULTS", "MemoryModel", "Rtlsim", "RunResult", "open_project"]
 
 
 def open_project(project: RtlProject, design: str, stalls: bool = False) -> Tuple[Rtlsim, verilator.RtlLibrary]:
-    """Build (or reuse) the rtlsim library of ``project`` and open it with its ROM files."""
+    """Build (or reuse) the rtlsim library of ``project`` and open it with its ROM files;
+    ``stalls`` builds the variant with stall injectors on every internal stream."""
     lib = verilator.build(project.folder, project.sources, design, stalls)
     return Rtlsim(lib.path, project.folder, design), lib
-
-
-def run_model_io(sim: Rtlsim, x: np.ndarray, out_shape: Sequence[int], out_dtype: np.dtype,
-                 memory: MemoryModel = MemoryModel(), chunk: int = 0) -> Tuple[np.ndarray, List[RunResult]]:
-    """Outputs and per-call results for container-typed inputs ``x`` (N, L, C)."""
-    return sim.run(np.ascontiguousarray(x), tuple(out_shape), np.dtype(out_dtype), memory, chunk)
-
-
-def project_of(folder: Path) -> List[str]:
-    """Compile-order sources of a written project folder (its ``sources.txt``)."""
-    return [ln for ln in (Path(folder) / "sources.txt").read_text().splitlines() if ln.strip()]
