@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from sustainml import REPO_ROOT
-from sustainml.nas.quantized import QuantizedModel, Stage
+from sustainml.nas.quantized import QuantizedModel
 
 from ..hlsgen.dnnu_io import container
 from ..hlsgen.errors import HlsGenError

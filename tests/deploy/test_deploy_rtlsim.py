@@ -3,7 +3,6 @@ on a loopback OpenSSH sim board whose runtime runs the Verilated RTL."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
