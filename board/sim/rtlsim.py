@@ -12,6 +12,7 @@ the host side (rtlgen) and the simulated board both use it. Board-side module: c
 from __future__ import annotations
 
 import ctypes
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -68,6 +69,7 @@ class RunResult:
 
 
 STATUS = {1: "timeout", 2: "bus error", 3: "protocol error"}
+_OPEN_LOCK = threading.Lock()
 IN_ADDR, OUT_ADDR = 0x1000_0000, 0x2000_0000
 
 
@@ -87,7 +89,8 @@ class Rtlsim:
         lib.sml_run.argtypes = (ctypes.c_void_p, ctypes.POINTER(_Call), ctypes.POINTER(_Result))
         lib.sml_close.argtypes = (ctypes.c_void_p,)
         err = ctypes.create_string_buffer(512)
-        self._h = lib.sml_open(str(Path(rom_dir).resolve()).encode(), err, len(err))
+        with _OPEN_LOCK:  # sml_open switches the process's working directory while it reads the ROMs
+            self._h = lib.sml_open(str(Path(rom_dir).resolve()).encode(), err, len(err))
         if not self._h:
             raise SimError(f"design {design}: {err.value.decode()}")
 
