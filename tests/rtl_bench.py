@@ -19,15 +19,16 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
 from sustainml.host.hlsgen import StageCase
 from sustainml.host.rtlgen import stages as rtl
 from sustainml.host.rtlgen.verilator import RtlsimError, verilator, version
+from sustainml.nas.quantized import Stage
 
 HARNESS = Path(__file__).with_name("rtl_bench.cpp")
 VFLAGS = ("--cc", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "unique", "--x-initial", "unique",
@@ -39,35 +40,61 @@ def cache_root() -> Path:
     return Path(os.environ.get("SUSTAINML_CACHE") or str(Path.home() / ".cache" / "sustainml")) / "rtlbench"
 
 
+@dataclass
+class StreamCase:
+    """A stream building block that passes beats through unchanged (``sml_fifo``, ``sml_skid``)."""
+
+    module: str
+    width: int
+    params: Dict[str, int] = field(default_factory=dict)
+
+    def instance(self, name: str, s: str, m: str) -> str:
+        params = ", ".join(f".{k}({v})" for k, v in {"WIDTH": self.width, **self.params}.items())
+        ports = [".ap_clk(ap_clk)", ".ap_rst_n(ap_rst_n)"]
+        ports += [f".s_axis_t{p}({s}_t{p})" for p in ("data", "valid", "ready")]
+        ports += [f".m_axis_t{p}({m}_t{p})" for p in ("data", "valid", "ready")]
+        return f"{self.module} #({params}) {name} ({', '.join(ports)});\n"
+
+
+def _widths(case) -> Tuple[int, int]:
+    if isinstance(case, StreamCase):
+        return case.width, case.width
+    return rtl.in_width(case.stage), rtl.out_width(case.stage)
+
+
 def _port_bits(widths: Sequence[int]) -> int:
     """Bench port width: a multiple of 32 above 64 bits, so Verilator makes it a VlWide array."""
     return 32 * ((max(65, max(widths)) + 31) // 32)
 
 
-def render(cases: Sequence[StageCase], rom_dir: Path) -> Tuple[str, dict]:
+def render(cases: Sequence[Union[StageCase, StreamCase]], rom_dir: Path) -> Tuple[str, dict]:
     """(bench.v text, {ROM file name: text}) for ``cases`` (validated first)."""
-    iw = _port_bits([rtl.in_width(c.stage) for c in cases])
-    ow = _port_bits([rtl.out_width(c.stage) for c in cases])
+    iw = _port_bits([_widths(c)[0] for c in cases])
+    ow = _port_bits([_widths(c)[1] for c in cases])
     roms = {}
     body: List[str] = []
     mux: List[str] = []
     for i, case in enumerate(cases):
-        s = case.stage
-        rtl.check(s, case.w, case.b, f"case {i}")
-        wfile = bfile = ""
-        words, bwords = rtl.rom_lines(s, case.w, case.b)
-        if words is not None and bwords is not None:
-            roms[f"c{i}_w.hex"] = "\n".join(words) + "\n"
-            roms[f"c{i}_b.hex"] = "\n".join(bwords) + "\n"
-            wfile, bfile = str(rom_dir / f"c{i}_w.hex"), str(rom_dir / f"c{i}_b.hex")
-        body.append(f"    wire [{rtl.in_width(s) - 1}:0] c{i}_tdata = in_data[{rtl.in_width(s) - 1}:0];\n"
+        cin, cout = _widths(case)
+        if isinstance(case, StreamCase):
+            inst = case.instance(f"u{i}", s=f"c{i}", m=f"o{i}")
+        else:
+            s = case.stage
+            rtl.check(s, case.w, case.b, f"case {i}")
+            wfile = bfile = ""
+            words, bwords = rtl.rom_lines(s, case.w, case.b)
+            if words is not None and bwords is not None:
+                roms[f"c{i}_w.hex"] = "\n".join(words) + "\n"
+                roms[f"c{i}_b.hex"] = "\n".join(bwords) + "\n"
+                wfile, bfile = str(rom_dir / f"c{i}_w.hex"), str(rom_dir / f"c{i}_b.hex")
+            inst = rtl.instance(s, f"u{i}", wfile, bfile, s=f"c{i}", m=f"o{i}")
+        body.append(f"    wire [{cin - 1}:0] c{i}_tdata = in_data[{cin - 1}:0];\n"
                     f"    wire c{i}_tvalid = in_valid && sel == {i};\n"
                     f"    wire c{i}_tready;\n"
-                    f"    wire [{rtl.out_width(s) - 1}:0] o{i}_tdata;\n"
+                    f"    wire [{cout - 1}:0] o{i}_tdata;\n"
                     f"    wire o{i}_tvalid;\n"
-                    f"    wire o{i}_tready = out_ready && sel == {i};\n"
-                    + rtl.instance(s, f"u{i}", wfile, bfile, s=f"c{i}", m=f"o{i}"))
-        pad = f"{{{ow - rtl.out_width(s)}{{1'b0}}}}, " if ow > rtl.out_width(s) else ""
+                    f"    wire o{i}_tready = out_ready && sel == {i};\n" + inst)
+        pad = f"{{{ow - cout}{{1'b0}}}}, " if ow > cout else ""
         mux.append(f"            {i}: begin in_ready_r = c{i}_tready; out_valid_r = o{i}_tvalid; "
                    f"out_data_r = {{{pad}o{i}_tdata}}; end")
     text = (
@@ -106,7 +133,7 @@ def _run(cmd: Sequence[str], cwd: Path, env: dict, log: Path, what: str) -> None
         raise RtlsimError(f"{what} failed on the RTL module bench: {first.strip()[:240]} (log: {log})")
 
 
-def _build(cases: Sequence[StageCase]) -> Tuple[Path, bool]:
+def _build(cases: Sequence[Union[StageCase, StreamCase]]) -> Tuple[Path, bool]:
     probe, roms = render(cases, Path("/"))  # the key does not depend on where the ROMs will live
     key = _key(probe, roms)
     dest = cache_root() / key
@@ -162,7 +189,7 @@ class Run:
 class RtlBench:
     """A compiled bench of ``cases``; :meth:`run` streams a batch through one of them."""
 
-    def __init__(self, cases: Sequence[StageCase]):
+    def __init__(self, cases: Sequence[Union[StageCase, StreamCase]]):
         self.cases = list(cases)
         self.path, self.cached = _build(self.cases)
         self._lib = ctypes.CDLL(str(self.path))
@@ -181,9 +208,15 @@ class RtlBench:
             self._lib.bench_close(h)
 
     def run(self, i: int, x: np.ndarray, seed: int = 0, stall_in: int = 0, stall_out: int = 0) -> Run:
-        """Stream ``x`` (N, in_len, in_ch) through case ``i``; stalls are percentages per cycle."""
-        s = self.cases[i].stage
+        """Stream ``x`` (N, in_len, in_ch) through case ``i``; stalls are percentages per cycle.
+        A :class:`StreamCase` takes unsigned beats (N, L, 1) and returns them as they came out."""
+        case = self.cases[i]
         x = np.asarray(x, dtype=np.int64)
+        if isinstance(case, StreamCase):
+            s = Stage("pwconv1d", 0, in_len=x.shape[1], in_ch=1, in_bits=case.width, in_signed=False,
+                      out_len=x.shape[1], out_ch=1, out_bits=case.width, out_signed=False)
+        else:
+            s = case.stage
         n = x.shape[0]
         in_words = [rtl.pack_beats(x.reshape(-1, s.in_ch), s.in_bits)]
         iw = (rtl.in_width(s) + 31) // 32
@@ -200,12 +233,13 @@ class RtlBench:
                                  ow, cyc.ctypes.data_as(i64p), seed, stall_in, stall_out, budget, 3 * (s.in_len + 8))
         if rc != 0:
             what = {-1: f"timed out after {budget} cycles", -2: "emitted more beats than expected",
-                    -3: "left input beats unread", -4: "withdrew or changed an output beat before it was taken"}.get(rc, f"returned {rc}")
+                    -3: "left input beats unread",
+                    -4: "withdrew or changed an output beat before it was taken"}.get(rc, f"returned {rc}")
             raise AssertionError(f"case {i}: the module {what} (stalls {stall_in}/{stall_out}%, {s})")
         words = [sum(int(v) << (32 * k) for k, v in enumerate(row)) for row in dst]
         y = rtl.unpack_beats(words, s.out_ch, s.out_bits, s.out_signed).reshape(n, s.out_len, s.out_ch)
         return Run(y, cyc)
 
 
-def compile_bench(cases: Sequence[StageCase]) -> RtlBench:
+def compile_bench(cases: Sequence[Union[StageCase, StreamCase]]) -> RtlBench:
     return RtlBench(cases)

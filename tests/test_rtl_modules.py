@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from hls_cases import KINDS, act_range, check_requant, fixed_stage, golden_stage, requant_cases, stage_cases
-from rtl_bench import compile_bench
+from rtl_bench import StreamCase, compile_bench
 from sustainml.host.hlsgen import HlsGenError, StageCase
 from sustainml.host.rtlgen import stages as rtl
 from sustainml.nas.costmodel import unroll_dims
@@ -127,22 +127,32 @@ def _timing_cases() -> List[Case]:
     return cases
 
 
+#: Stream building blocks checked as pass-throughs: FIFOs of two depths and the skid buffer.
+STREAMS = [StreamCase("sml_fifo", 12, {"DEPTH": 4}), StreamCase("sml_fifo", 20, {"DEPTH": 16}),
+           StreamCase("sml_skid", 7)]
+
+
 @pytest.fixture(scope="module")
 def fixed_bench():
-    """One model holding the unrolling sweep, the requantization cases and the timing cases."""
-    sweep, timing = _unrolling_cases(), _timing_cases()
+    """One model holding the unrolling sweep, the requantization, timing and stream cases:
+    (bench, cases, {group: range of case indices})."""
     stages, x, w = requant_cases()
-    requant = [(StageCase(s, w, np.array([0])), x) for s in stages]
-    cases = sweep + requant + timing
-    bench = compile_bench([c for c, _ in cases])
-    return bench, cases, (0, len(sweep)), (len(sweep), len(sweep) + len(requant)), (len(cases) - len(timing), len(cases))
+    rng = np.random.default_rng(5)
+    groups = {"sweep": _unrolling_cases(), "requant": [(StageCase(s, w, np.array([0])), x) for s in stages],
+              "timing": _timing_cases(),
+              "streams": [(c, rng.integers(0, 1 << c.width, size=(3, 40, 1))) for c in STREAMS]}
+    cases, ranges = [], {}
+    for name, group in groups.items():
+        ranges[name] = range(len(cases), len(cases) + len(group))
+        cases += group
+    return compile_bench([c for c, _ in cases]), cases, ranges
 
 
 def test_result_independent_of_unrolling(fixed_bench):
     """Every legal (pe, simd, kp) of a fixed stage of each kind gives the golden bits, with stalls."""
-    bench, cases, (lo, hi), _, _ = fixed_bench
-    assert hi - lo >= 50
-    for i in range(lo, hi):
+    bench, cases, ranges = fixed_bench
+    assert len(ranges["sweep"]) >= 50
+    for i in ranges["sweep"]:
         case, x = cases[i]
         sin, sout = _stalls(i)
         got = bench.run(i, x, seed=i, stall_in=sin, stall_out=sout).y
@@ -150,9 +160,9 @@ def test_result_independent_of_unrolling(fixed_bench):
 
 
 def test_requantize_rounds_half_to_even_and_wraps(fixed_bench):
-    bench, cases, _, (lo, hi), _ = fixed_bench
+    bench, cases, ranges = fixed_bench
     stages, x, w = requant_cases()
-    ys = [bench.run(i, x).y.ravel() for i in range(lo, hi)]
+    ys = [bench.run(i, x).y.ravel() for i in ranges["requant"]]
     check_requant(ys, stages, x, w)
 
 
@@ -168,10 +178,11 @@ def test_cycles_per_sample(fixed_bench, k):
     """Without stalls a batch streams at exactly ``ideal_cycles`` per sample (no per-sample
     bubble), and a stage bound by its fold count F emits its output positions exactly F cycles
     apart (no per-position bubble)."""
-    bench, cases, _, _, (lo, _) = fixed_bench
-    case, x = cases[lo + k]
+    bench, cases, ranges = fixed_bench
+    i = ranges["timing"][k]
+    case, x = cases[i]
     s = case.stage
-    run = bench.run(lo + k, x)
+    run = bench.run(i, x)
     assert np.array_equal(run.y, golden_stage(s, x, case.w, case.b))
     periods = sample_periods(run.cycles, s.out_len)
     assert periods[1:].tolist() == [rtl.ideal_cycles(s)] * (TIMING_BATCH - 2), (s, periods)
@@ -185,13 +196,27 @@ def test_cycles_per_sample(fixed_bench, k):
 def test_stalls_change_nothing_but_time(fixed_bench):
     """Heavy random stalls on both sides of a folded, strided, padded conv: same bits, and the
     module never drops or changes an offered beat (the bench checks the AXI-Stream rule)."""
-    bench, cases, _, _, (lo, _) = fixed_bench
-    case, x = cases[lo]
-    free = bench.run(lo, x)
+    bench, cases, ranges = fixed_bench
+    i = ranges["timing"][0]
+    case, x = cases[i]
+    free = bench.run(i, x)
     for seed in range(3):
-        stalled = bench.run(lo, x, seed=seed, stall_in=70, stall_out=70)
+        stalled = bench.run(i, x, seed=seed, stall_in=70, stall_out=70)
         assert np.array_equal(stalled.y, free.y)
         assert stalled.cycles[-1] > free.cycles[-1]
+
+
+def test_stream_blocks_pass_every_beat_at_full_rate(fixed_bench):
+    """sml_fifo and sml_skid: every beat in order under random stalls; one beat per cycle,
+    latency 1, when neither side stalls."""
+    bench, cases, ranges = fixed_bench
+    for i in ranges["streams"]:
+        case, x = cases[i]
+        for seed, (sin, sout) in enumerate([(0, 0), (30, 30), (70, 10), (10, 70)]):
+            run = bench.run(i, x, seed=seed, stall_in=sin, stall_out=sout)
+            assert np.array_equal(run.y, x), (case, sin, sout)
+            if sin == sout == 0:
+                assert run.cycles[0] == 1 and (np.diff(run.cycles) == 1).all(), (case, run.cycles[:8])
 
 
 def test_rom_words_follow_the_documented_layout():
@@ -253,3 +278,37 @@ def test_concurrent_builds_share_one_result(tmp_path, monkeypatch):
     assert [queue.get(timeout=5) for _ in procs] == [True, True]
     assert compile_bench(cases).cached
     assert len([d for d in (tmp_path / "rtlbench").iterdir() if d.is_dir()]) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["xc7", "xcup"])
+def test_every_kind_synthesizes_with_yosys(tmp_path, family):
+    """One instance of every stage kind (PE = 2) through Yosys synth_xilinx: each maps to Xilinx
+    cells (registers, and multipliers as DSPs or LUTs for compute stages) with no unknown cell."""
+    import shutil
+
+    from sustainml.host.yosys import synthesize
+
+    rng = np.random.default_rng(0)
+    body, names = [], []
+    for i, kind in enumerate(KINDS):
+        s, w, b = fixed_stage(kind, rng)
+        s.pe = 2
+        wp, bp = rtl.write_roms(s, w, b, tmp_path, f"s{i}")
+        names.append(f"u{i}_{kind}")
+        body.append(f"wire [{rtl.in_width(s) - 1}:0] a{i}_tdata = din[{rtl.in_width(s) - 1}:0];\n"
+                    f"wire a{i}_tvalid = v;\nwire b{i}_tready = r;\nwire a{i}_tready, b{i}_tvalid;\n"
+                    f"wire [{rtl.out_width(s) - 1}:0] b{i}_tdata;\n"
+                    + rtl.instance(s, names[-1], wp.name if wp else "", bp.name if bp else "", s=f"a{i}", m=f"b{i}")
+                    + f"assign dout[{i}] = ^b{i}_tdata ^ b{i}_tvalid ^ a{i}_tready;\n")
+    (tmp_path / "top.v").write_text("module top(input ap_clk, input ap_rst_n, input [63:0] din, input v, input r, "
+                                    f"output [{len(KINDS) - 1}:0] dout);\n" + "".join(body) + "endmodule\n")
+    for p in rtl.library_files():
+        shutil.copy(p, tmp_path / p.name)
+    net = synthesize(tmp_path, "top", family, "rtl-lib: every stage kind")
+    cells = {inst.name: inst.cells.counts for inst in net.instances}
+    assert set(cells) == set(names) and not net.total.unknown
+    for name, c in cells.items():
+        assert c["ff"] > 0 and c["lut"] > 0, (name, c)
+        if name.split("_", 1)[1] in ("conv1d", "dwconv1d", "pwconv1d", "dense"):
+            assert c["dsp"] + c["carry"] > 0, (name, c)  # multipliers and adders exist

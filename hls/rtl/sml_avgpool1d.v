@@ -1,7 +1,10 @@
-// sml_avgpool1d: stage kind avgpool1d (nas/quantized.py). AvgPool1D: y[t][c] = clip(round_half_even(sum_k x[t*STRIDE+k][c] * AVG_MULT / 2**16)).
+// sml_avgpool1d: stage kind avgpool1d (nas/quantized.py). AvgPool1D: y[t][c] = clip(round_half_even(sum_k
+// x[t*STRIDE+k][c] * AVG_MULT / 2**16)).
 // sml_swg -> sml_pool (AVG = 1). IN_CH/PE cycles per output beat; cycles per sample
 // max(IN_LEN, OUT_LEN*IN_CH/PE).
 // Streams, parameters (every Stage field; unused ones ignored) and ROM files: hls/rtl/README.md.
+// Measured in Verilator (scripts/bench_rtl_modules.py, batch 8, steady state): L20 C4 K2 S2 PE4: F=1, 20 cycles/sample
+// = IN_LEN (input-bound), first output after 5.
 module sml_avgpool1d #(
     parameter IN_LEN = 8, parameter IN_CH = 1, parameter IN_BITS = 8, parameter IN_SIGNED = 1,
     parameter OUT_LEN = 8, parameter OUT_CH = 1, parameter OUT_BITS = 8, parameter OUT_SIGNED = 1,
@@ -25,7 +28,8 @@ module sml_avgpool1d #(
     localparam WIN = KERNEL;
     wire [WIN*IN_CH*IN_BITS-1:0] win_tdata;
     wire                         win_tvalid, win_tready;
-    sml_swg #(.IN_LEN(IN_LEN), .IN_CH(IN_CH), .IN_BITS(IN_BITS), .KERNEL(WIN), .STRIDE(STRIDE), .PADDING(0), .LOOKAHEAD(LOOK)) swg (
+    sml_swg #(.IN_LEN(IN_LEN), .IN_CH(IN_CH), .IN_BITS(IN_BITS),
+              .KERNEL(WIN), .STRIDE(STRIDE), .PADDING(0), .LOOKAHEAD(LOOK)) swg (
         .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
         .m_axis_tdata(win_tdata), .m_axis_tvalid(win_tvalid), .m_axis_tready(win_tready));

@@ -1,7 +1,11 @@
-// sml_dwconv1d: stage kind dwconv1d (nas/quantized.py). Depthwise Conv1D: y[t][c] = requant(b[c] + sum_k x[t*STRIDE+k-PADDING][c] * w[k][c]).
+// sml_dwconv1d: stage kind dwconv1d (nas/quantized.py). Depthwise Conv1D: y[t][c] = requant(b[c] + sum_k
+// x[t*STRIDE+k-PADDING][c] * w[k][c]).
 // sml_swg -> sml_mvu (DEPTHWISE = 1, PE channels x KP taps per cycle).
 // Fold count F = (IN_CH/PE) * (KERNEL/KP); cycles per sample max(IN_LEN + 2*PADDING, OUT_LEN*F).
 // Streams, parameters (every Stage field; unused ones ignored) and ROM files: hls/rtl/README.md.
+// Measured in Verilator (scripts/bench_rtl_modules.py, batch 8, steady state): L20 C4 K3 S2 P1 PE2: F=6, 60
+// cycles/sample = ideal, outputs 6 apart, first
+//   output after 12 cycles; K4 P2 PE4 KP4 (F=1): 24 = IN_LEN+2P.
 module sml_dwconv1d #(
     parameter IN_LEN = 8, parameter IN_CH = 1, parameter IN_BITS = 8, parameter IN_SIGNED = 1,
     parameter OUT_LEN = 8, parameter OUT_CH = 1, parameter OUT_BITS = 8, parameter OUT_SIGNED = 1,
@@ -25,7 +29,8 @@ module sml_dwconv1d #(
     localparam WIN = KERNEL;
     wire [WIN*IN_CH*IN_BITS-1:0] win_tdata;
     wire                         win_tvalid, win_tready;
-    sml_swg #(.IN_LEN(IN_LEN), .IN_CH(IN_CH), .IN_BITS(IN_BITS), .KERNEL(WIN), .STRIDE(STRIDE), .PADDING(PADDING), .LOOKAHEAD(LOOK)) swg (
+    sml_swg #(.IN_LEN(IN_LEN), .IN_CH(IN_CH), .IN_BITS(IN_BITS),
+              .KERNEL(WIN), .STRIDE(STRIDE), .PADDING(PADDING), .LOOKAHEAD(LOOK)) swg (
         .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
         .m_axis_tdata(win_tdata), .m_axis_tvalid(win_tvalid), .m_axis_tready(win_tready));

@@ -1,6 +1,9 @@
-// sml_maxpool1d: stage kind maxpool1d (nas/quantized.py). MaxPool1D: y[t][c] = max_k x[t*STRIDE+k][c]. sml_swg -> sml_pool (AVG = 0).
+// sml_maxpool1d: stage kind maxpool1d (nas/quantized.py). MaxPool1D: y[t][c] = max_k x[t*STRIDE+k][c]. sml_swg ->
+// sml_pool (AVG = 0).
 // IN_CH/PE cycles per output beat; cycles per sample max(IN_LEN, OUT_LEN*IN_CH/PE).
 // Streams, parameters (every Stage field; unused ones ignored) and ROM files: hls/rtl/README.md.
+// Measured in Verilator (scripts/bench_rtl_modules.py, batch 8, steady state): L16 C4 K3 S2 PE1: F=4, 28 cycles/sample
+// = ideal, outputs 4 apart, first after 9.
 module sml_maxpool1d #(
     parameter IN_LEN = 8, parameter IN_CH = 1, parameter IN_BITS = 8, parameter IN_SIGNED = 1,
     parameter OUT_LEN = 8, parameter OUT_CH = 1, parameter OUT_BITS = 8, parameter OUT_SIGNED = 1,
@@ -24,7 +27,8 @@ module sml_maxpool1d #(
     localparam WIN = KERNEL;
     wire [WIN*IN_CH*IN_BITS-1:0] win_tdata;
     wire                         win_tvalid, win_tready;
-    sml_swg #(.IN_LEN(IN_LEN), .IN_CH(IN_CH), .IN_BITS(IN_BITS), .KERNEL(WIN), .STRIDE(STRIDE), .PADDING(0), .LOOKAHEAD(LOOK)) swg (
+    sml_swg #(.IN_LEN(IN_LEN), .IN_CH(IN_CH), .IN_BITS(IN_BITS),
+              .KERNEL(WIN), .STRIDE(STRIDE), .PADDING(0), .LOOKAHEAD(LOOK)) swg (
         .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
         .m_axis_tdata(win_tdata), .m_axis_tvalid(win_tvalid), .m_axis_tready(win_tready));

@@ -71,7 +71,8 @@ module sml_pool #(
                 best = 0;
                 sum  = 0;
                 for (t = 0; t < KERNEL; t = t + 1) begin
-                    v = IN_SIGNED ? $signed({x1[(gp*KERNEL + t)*IN_BITS + IN_BITS - 1], x1[(gp*KERNEL + t)*IN_BITS +: IN_BITS]})
+                    v = IN_SIGNED ? $signed({x1[(gp*KERNEL + t)*IN_BITS + IN_BITS - 1],
+                                             x1[(gp*KERNEL + t)*IN_BITS +: IN_BITS]})
                                   : $signed({1'b0, x1[(gp*KERNEL + t)*IN_BITS +: IN_BITS]});
                     if (t == 0 || v > best) best = v;
                     sum = sum + v;

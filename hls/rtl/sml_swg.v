@@ -41,7 +41,7 @@ module sml_swg #(
     localparam L       = KERNEL + LOOKAHEAD;             // beats held
     localparam LP      = IN_LEN + 2 * PADDING;           // padded positions per sample
     localparam OUT_LEN = (LP - KERNEL) / STRIDE + 1;
-    localparam TAIL    = LP - (OUT_LEN - 1) * STRIDE;    // newest of the last window -> newest of the next sample's first
+    localparam TAIL    = LP - (OUT_LEN - 1) * STRIDE;    // last window of a sample -> first of the next
     localparam PW      = $clog2(LP + 1);
     localparam OW      = $clog2(OUT_LEN + 1);
     localparam LW      = $clog2(LP + LOOKAHEAD + KERNEL + 1) + 2;  // signed lead
