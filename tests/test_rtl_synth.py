@@ -198,6 +198,13 @@ def test_yosys_failure_is_one_line_naming_design_and_log(tmp_path, project, caps
     assert "--backend rtl" in capsys.readouterr().err
 
 
+def test_yosys_timeout_is_a_one_line_error(tmp_path, cache):
+    src = write_fixture(tmp_path / "rtl", seed=9)
+    with pytest.raises(yosys.YosysError, match=r"design slow_one failed: ERROR: timed out after 0.2 s \(log: "):
+        yosys.synthesize(src, "dnnu", "xc7", "slow_one", timeout_s=0.2)
+    assert not any(p.name == "result" for p in cache.rglob("result"))  # nothing cached from a killed run
+
+
 def test_synth_command_writes_report_and_bundle_manifest(tmp_path, project, capsys):
     assert main(["synth", str(project)]) == 0
     out = capsys.readouterr().out
