@@ -5,7 +5,8 @@ one to drive picked at run time by ``sel``), writes each compute case's ROM file
 the Verilated model with ``rtl_bench.cpp`` (the stream source/sink with random stalls) into a
 shared library loaded with ctypes. Builds are cached under ``$SUSTAINML_CACHE/rtlbench/<key>``
 (default ``~/.cache/sustainml``); ``key`` = sha256 of the Verilator version, the flags, the
-harness, the library's Verilog and the generated bench with its ROMs. A build runs in a
+harness, the library's Verilog and the generated bench with its ROMs (registers start with random
+bits: ``--x-initial unique`` + ``randReset(2)``, so only reset state is trusted). A build runs in a
 temporary folder and is published with an atomic rename; a lock makes a concurrent builder of
 the same bench wait and reuse the result. The ROM paths in ``bench.v`` point into the final
 cache folder, so a published bench is self-contained.
