@@ -75,9 +75,7 @@ def ideal_cycles(stage: Stage) -> int:
     """Cycles per sample in steady state (a continuous batch, no stalls): the larger of the
     input positions (one per cycle, padding included) and the fold steps."""
     f = fold_count(stage)
-    if stage.kind == "gap1d":
-        return stage.in_len * f
-    if stage.kind == "pwconv1d":
+    if stage.kind in ("gap1d", "pwconv1d"):  # F per input beat / per output beat = per input beat
         return stage.in_len * f
     positions = stage.in_len + (2 * stage.padding if stage.kind in ("conv1d", "dwconv1d") else 0)
     return max(positions, stage.out_len * f)
