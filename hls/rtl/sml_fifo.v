@@ -1,7 +1,8 @@
 // sml_fifo: synchronous stream FIFO, WIDTH bits x DEPTH entries (DEPTH a power of two >= 2).
 //
 // Registered flags: s_axis_tready = not full, m_axis_tvalid = not empty; the output word is read
-// from the memory (LUTRAM/BRAM) combinationally at the read pointer (first-word fall-through).
+// combinationally at the read pointer (first-word fall-through), so the memory maps to
+// distributed RAM (LUTRAM), not BRAM.
 // One write and one read per cycle; latency 1 cycle (a word written is visible the next cycle).
 // For stream buffering between stages (rtl-top sizes them); not used inside the stage modules.
 module sml_fifo #(
