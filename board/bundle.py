@@ -36,7 +36,9 @@ DIGEST = "manifest.sha256"
 FLOAT_INPUT = "golden_float_input.npy"
 #: Offsets (in LSBs) added to the dequantized golden input: the right quantizer rounds them away.
 FLOAT_JITTER = 0.4
-KINDS = ("bitstream", "sim")
+KINDS = ("bitstream", "sim", "rtlsim")
+#: Kinds the simulated board runs: the C-simulation library (sim) or the Verilated RTL (rtlsim).
+SIM_KINDS = ("sim", "rtlsim")
 REQUIRED = ("format", "name", "kind", "board", "part", "clock_mhz", "ip", "registers", "io")
 REGISTERS = ("ap_ctrl", "in_addr", "out_addr", "batch")
 #: Vitis HLS s_axilite layout of ``void dnnu(in*, out*, int batch)`` (64-bit pointers).
@@ -197,8 +199,8 @@ class Bundle:
 
     @property
     def bitfile(self) -> Path:
-        """What ``pynq.Overlay`` is given: ``NAME.bit`` (real) or, for a sim bundle, the C-sim library."""
-        return self.path / (f"{self.name}.bit" if self.kind == "bitstream" else self.manifest["sim"]["library"])
+        """What ``pynq.Overlay`` is given: ``NAME.bit`` (real) or, for a sim/rtlsim bundle, its library."""
+        return self.path / (f"{self.name}.bit" if self.kind == "bitstream" else library_file(self.manifest))
 
     def golden(self) -> Tuple[np.ndarray, np.ndarray]:
         """The golden (input, output) integer vectors for smoke tests."""
@@ -277,6 +279,12 @@ def validate_manifest(doc: Any, where: str = MANIFEST, need_files: bool = True) 
         if not isinstance(sim, Mapping) or "library" not in sim or "symbol" not in sim:
             raise BundleError(f"{where}: a sim bundle needs sim.library and sim.symbol")
         check_relpath(sim["library"], f"{where}: sim.library", BundleError)
+    if doc["kind"] == "rtlsim":
+        rtl = doc.get("rtlsim")
+        if not isinstance(rtl, Mapping) or "library" not in rtl or "rom_dir" not in rtl:
+            raise BundleError(f"{where}: an rtlsim bundle needs rtlsim.library and rtlsim.rom_dir")
+        check_relpath(rtl["library"], f"{where}: rtlsim.library", BundleError)
+        check_relpath(rtl["rom_dir"], f"{where}: rtlsim.rom_dir", BundleError)
     golden = doc.get("golden") or {}
     if not isinstance(golden, Mapping):
         raise BundleError(f"{where}: golden must map input / output / float_input to file names")
@@ -294,9 +302,14 @@ def validate_manifest(doc: Any, where: str = MANIFEST, need_files: bool = True) 
 def required_files(doc: Mapping[str, Any]) -> List[str]:
     """Files a bundle of this kind must list: the .hwh, the .bit or C-sim library, golden vectors."""
     name = doc["name"]
-    req = [f"{name}.hwh", f"{name}.bit" if doc["kind"] == "bitstream" else doc["sim"]["library"]]
+    req = [f"{name}.hwh", f"{name}.bit" if doc["kind"] == "bitstream" else library_file(doc)]
     req += [v for k, v in (doc.get("golden") or {}).items() if k in ("input", "output", "float_input")]
     return req
+
+
+def library_file(doc: Mapping[str, Any]) -> str:
+    """The simulation library of a sim (C-sim) or rtlsim (Verilated RTL) bundle."""
+    return str(doc["rtlsim" if doc["kind"] == "rtlsim" else "sim"]["library"])
 
 
 def bundle_files(bundle_dir: PathLike) -> List[str]:

@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 
 from . import fp8, identity
-from .bundle import Bundle, IoSpec, check_part, load_bundle
+from .bundle import SIM_KINDS, Bundle, IoSpec, check_part, load_bundle
 from .control import ApCtrl
 from .errors import BoardError, DnnuTimeoutError
 
@@ -139,11 +139,12 @@ class Dnnu:
                 raise BoardError("cannot tell which board this is (no $BOARD, no PYNQ device tree); pass part=")
             part = board.part
         check_part(bundle, part)
-        if bundle.kind == "sim" and not sim.is_simulated(device):
-            raise BoardError(f"bundle {bundle.name!r} is a simulation (kind: sim); it runs on the simulated "
+        if bundle.kind in SIM_KINDS and not sim.is_simulated(device):
+            raise BoardError(f"bundle {bundle.name!r} is a simulation (kind: {bundle.kind}); it runs on the simulated "
                              "board only (set $SUSTAINML_SIM_BOARD)")
         if bundle.kind == "bitstream" and sim.is_simulated(device):
-            raise BoardError(f"bundle {bundle.name!r} is a bitstream; the simulated board runs kind: sim bundles")
+            raise BoardError(f"bundle {bundle.name!r} is a bitstream; the simulated board runs kind: sim or rtlsim "
+                             "bundles")
         try:
             overlay = pynq.Overlay(str(bundle.bitfile), device=device)
         except (OSError, RuntimeError, ValueError) as exc:

@@ -10,6 +10,8 @@
 * ``sim``: compiles the project's generated sources with g++ (host/hlsgen/csim.py) into the
   C-simulation library, checks it against the golden vectors, and bundles it with a generated
   ``NAME.hwh`` (board/sim/hwh.py, labelled simulated). Works without any Xilinx tool.
+* ``rtlsim``: the Verilog project (``generate --backend rtl``) verilated with the PS harness,
+  bundled as ``kind: rtlsim`` (host/rtlgen/bundle.py).
 
 Both add the golden vectors, the model files, and the cost estimates; the manifest's
 ``files`` holds the sha256 of every file (board/bundle.py ``write_manifest``).
@@ -216,7 +218,10 @@ def build_hw(build_dir: Union[str, Path], out_root: Union[str, Path, None] = Non
 
 def build(build_dir: Union[str, Path], out_root: Union[str, Path, None] = None, sim: bool = False,
           name: Optional[str] = None, cosim: bool = False, echo: Log = print,
-          allow_timing_failure: bool = False) -> Path:
+          allow_timing_failure: bool = False, rtlsim: bool = False) -> Path:
+    if rtlsim:
+        from .rtlgen.bundle import build_rtlsim
+        return build_rtlsim(build_dir, out_root, name, echo)
     if sim:
         return build_sim(build_dir, out_root, name, echo)
     return build_hw(build_dir, out_root, name, cosim, echo, allow_timing_failure)

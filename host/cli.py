@@ -16,8 +16,8 @@ from sustainml.errors import SustainmlError
 DESCRIPTION = "sustainml: the host-side workflows of the HALF flow, one sub-command per stage."
 
 #: Stage commands in flow order (module names under sustainml.host.commands).
-COMMANDS: List[str] = ["flow", "train", "search", "generate", "build", "refine", "report", "fp8_bench", "export",
-                       "import_model"]
+COMMANDS: List[str] = ["flow", "train", "search", "generate", "build", "synth", "refine", "report", "fp8_bench",
+                       "export", "import_model"]
 
 
 def build_parser(prog: str = "sustainml", commands: Sequence[str] = COMMANDS, package: str = "sustainml.host.commands",

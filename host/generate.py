@@ -15,6 +15,8 @@ cost estimates (nas/costmodel.py) and a report. Layout::
     BUILD_DIR/hls/                src/ (dnnu.cpp, config.h, weights.h, tb_dnnu.cpp), include/
                                   (the DNNU library), golden/*.bin, run_hls.tcl
     BUILD_DIR/vivado/build_overlay.tcl
+    BUILD_DIR/rtl/                --backend rtl: dnnu.v (generated top), the hls/rtl/ modules it uses,
+                                  ROM files s<i>_w.hex / s<i>_b.hex, sources.txt (host/rtlgen/top.py)
 
 ``io="fp8"`` (``--io fp8``) gives the DNNU FP8 I/O: E5M2 codes (1 byte per value) over DMA with
 the biases as run-time registers (``in_bias``, ``out_bias``; defaults chosen from the
@@ -57,6 +59,8 @@ BUILD_FORMAT = "sustainml-build/1"
 GOLDEN_SAMPLES = 8
 #: ``--io`` choices -> manifest encoding.
 IO_ENCODINGS = {"int": "int", "fp8": FP8_ENCODING}
+#: ``--backend`` choices: the HLS project only, or also the Verilog project (host/rtlgen).
+BACKENDS = ("hls", "rtl")
 LIBRARY = REPO_ROOT / "hls" / "include" / "sustainml"
 
 
@@ -272,15 +276,25 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
              margin_bits: Optional[int] = None, name: Optional[str] = None, golden_inputs: Optional[np.ndarray] = None,
              model: Optional[QuantizedModel] = None, keep_acc_bits: bool = False,
              cost_model: Union[str, Path, None] = None, io: str = "int", in_bias: Optional[int] = None,
-             out_bias: Optional[int] = None, acc_width: Optional[str] = None, acc_overflow: str = "wrap") -> Generated:
+             out_bias: Optional[int] = None, acc_width: Optional[str] = None, acc_overflow: str = "wrap",
+             backend: str = "hls") -> Generated:
     """Generate the project (see module docstring). ``model`` skips loading ``model_dir``.
     Accumulators: ``acc_width`` ``bound`` (default: overflow-free for any input) or ``observed``
     (calibration range + ``margin_bits``, default 1); ``keep_acc_bits`` keeps the model's widths
     instead (an error if the calibration data overflows any of them); ``acc_overflow`` ``wrap``
-    or ``saturate`` (nas/quantized.py). ``cost_model`` is an explicit
+    or ``saturate`` (nas/quantized.py). ``backend`` ``hls`` or ``rtl`` (the Verilog project in
+    ``BUILD_DIR/rtl`` beside the HLS one). ``cost_model`` is an explicit
     coefficients file; by default refined coefficients are used when present, else the prior
     (nas/cost_sources.py). ``io`` is ``int`` or ``fp8`` (``in_bias``/``out_bias``: the FP8 bias
-    registers' default values; chosen from the calibration data when None)."""
+    registers' default values; chosen from the calibration data when None). ``backend="rtl"`` also
+    writes the Verilog project ``BUILD_DIR/rtl/`` (host/rtlgen/top.py) and records it in build.yaml."""
+    if backend not in BACKENDS:
+        raise UserError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "rtl" and io != "int":
+        raise UserError(f"--backend rtl --io {io}: the Verilog DNNU has integer I/O only (use --io int)")
+    if backend == "rtl" and acc_overflow != "wrap":
+        raise UserError(f"--backend rtl --acc-overflow {acc_overflow}: the Verilog MAC wraps at acc_bits (saturation is "
+                        "in the HLS library only; the default overflow-free widths never overflow)")
     if io not in IO_ENCODINGS:
         raise UserError(f"--io {io!r}: expected one of {', '.join(IO_ENCODINGS)}")
     encoding = IO_ENCODINGS[io]
@@ -353,6 +367,10 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
         shutil.rmtree(lib)
     shutil.copytree(LIBRARY, lib)
     tcl.write_scripts(out, m.topology.name, overlay, b, clock)
+    rtl_record = _write_rtl(m, out / "rtl") if backend == "rtl" else None
+    if rtl_record is not None:  # the RTL backend's Vivado flow: package the Verilog IP, same block design
+        from .rtl_vivado import write_scripts as write_rtl_vivado_scripts
+        write_rtl_vivado_scripts(out, m.topology.name, overlay, b, clock, rtl_record["dir"], rtl_record["top"])
 
     est = folding.estimate
     estimates = {**est.to_dict(), "coefficients": _describe_cost(cost),
@@ -369,7 +387,10 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
         "folding": {"interval_cycles": folding.interval, "floor_cycles": folding.floor, "stages": folding.table()},
         "stage_layers": [s.layer for s in m.stages],
         "estimates": estimates,
+        "backend": backend,
     }
+    if rtl_record is not None:
+        record["rtl"] = rtl_record
     if encoding == FP8_ENCODING:
         record["dma_bytes_per_sample"] = DnnuIO.of_model(m, encoding).dma_bytes()
     (out / "estimates.yaml").write_text(yaml.safe_dump({**estimates, "features": features(est)}, sort_keys=False))
@@ -424,6 +445,17 @@ def _acc_cost(m: QuantizedModel, x_cal: np.ndarray, board: Board, cost, clock: f
     out["observed"]["margin_bits"] = margin_bits
     out["delta"] = {k: round(out["bound"][k] - out["observed"][k], 1) for k in RESOURCES}
     return out
+
+
+def _write_rtl(model: QuantizedModel, folder: Path) -> Dict[str, Any]:
+    """The Verilog project of ``model`` in ``folder`` (replaced), and its build.yaml ``rtl`` section."""
+    from .rtlgen.top import TOP, write_project
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    proj = write_project(model, folder)
+    return {"dir": folder.name, "top": TOP, "sources": proj.sources,
+            "stage_instances": [f"u_s{i}_{s.kind}" for i, s in enumerate(model.stages)]}
 
 
 def _describe_cost(cost) -> str:

@@ -82,12 +82,19 @@ def hls_script(model_name: str, board: Board, clock_mhz: float) -> str:
         "IP_VERSION": IP_VERSION, "VLNV": VLNV})
 
 
-def vivado_script(name: str, board: Board, clock_mhz: float, jobs: int = 4) -> str:
+#: Where build_overlay.tcl finds the DNNU IP, and the step that packages it (HLS backend).
+HLS_IP_REPO, HLS_IP_STEP = "$here/../hls/dnnu_prj/sol1/impl/ip", "hls/run_hls.tcl"
+
+
+def vivado_script(name: str, board: Board, clock_mhz: float, jobs: int = 4, vlnv: str = VLNV,
+                  ip_repo: str = HLS_IP_REPO, ip_step: str = HLS_IP_STEP) -> str:
+    """The block design + bitstream script; ``vlnv``/``ip_repo``/``ip_step`` name the DNNU IP
+    (the RTL backend passes its packaged Verilog IP, host/rtl_vivado.py)."""
     ps = PS[board.ps]
-    return render("build_overlay.tcl", {
+    return render("build_overlay.tcl", {"IP_REPO": ip_repo, "IP_STEP": ip_step,
         **ps, "NAME": name, "BOARD": board.name, "PART": board.part, "BOARD_PART": board.board_part,
         "BOARD_PART_GLOB": board_part_glob(board), "CLOCK_MHZ": _fmt(clock_mhz), "PS_INSTANCE": PS_INSTANCE[board.ps],
-        "PS_CONFIG": ps_config(board, clock_mhz), "VLNV": VLNV, "IP_NAME": IP_NAME, "SMC_NAME": SMC_NAME,
+        "PS_CONFIG": ps_config(board, clock_mhz), "VLNV": vlnv, "IP_NAME": IP_NAME, "SMC_NAME": SMC_NAME,
         "BASE_ADDR": f"0x{dnnu_base_address(board.ps):08X}", "JOBS": jobs})
 
 

@@ -2,7 +2,8 @@
 
 A case is one :class:`Stage` of any library module with random shape, widths (2..8, 16),
 shift, accumulator width (sometimes narrow enough to wrap) and a legal unrolling, plus
-random weights and inputs. :func:`golden_stage` is the reference: nas/golden.py's
+random weights and inputs; :func:`fixed_stage` is one mid-size stage per kind (the unrolling
+sweeps of both backends). :func:`golden_stage` is the reference: nas/golden.py's
 ``bounded``/``requantize`` for compute stages (wrap or saturate as the stage says) and
 ``pool`` for pooling.
 """
@@ -84,3 +85,47 @@ def stage_cases(draw, kinds=KINDS, batch: int = 3):
     x = rng.integers(xlo, xhi + 1, size=(batch, in_len, in_ch))
     return StageCase(stage, w, b), x
 
+
+def fixed_stage(kind: str, rng: np.random.Generator):
+    """One mid-size stage of ``kind`` (signed 6-bit in, ReLU 5-bit out, narrow accumulator)."""
+    geo = {"conv1d": dict(in_len=9, in_ch=4, out_len=5, out_ch=6, kernel=3, stride=2, padding=1),
+           "dwconv1d": dict(in_len=9, in_ch=6, out_len=10, out_ch=6, kernel=4, stride=1, padding=2),
+           "pwconv1d": dict(in_len=5, in_ch=4, out_len=5, out_ch=6),
+           "dense": dict(in_len=3, in_ch=4, out_len=1, out_ch=6),
+           "maxpool1d": dict(in_len=9, in_ch=6, out_len=4, out_ch=6, kernel=3, stride=2),
+           "avgpool1d": dict(in_len=9, in_ch=6, out_len=3, out_ch=6, kernel=3, stride=3),
+           "gap1d": dict(in_len=9, in_ch=6, out_len=1, out_ch=6)}[kind]
+    compute = kind in ("conv1d", "dwconv1d", "pwconv1d", "dense")
+    stage = Stage(kind, 0, in_bits=6, in_signed=True, out_bits=5 if compute else 6, out_signed=not compute,
+                  relu=compute, w_bits=4, shift=3, acc_bits=10, **geo)
+    w = b = None
+    if compute:
+        w = rng.integers(-8, 8, size=stage.weight_shape)
+        b = rng.integers(-40, 40, size=stage.out_ch)
+    return stage, w, b
+
+
+def requant_cases():
+    """(stages, x, w) isolating requantization: 1x1 convs with weight 1 and bias 0, so the
+    accumulator is the input: /4 with ties to even, *8 clipped, a 4-bit wrapping accumulator,
+    ReLU to 2 unsigned bits."""
+    x = np.arange(-12, 13).reshape(1, -1, 1)
+    base = dict(in_len=x.shape[1], in_ch=1, in_bits=8, in_signed=True, out_len=x.shape[1], out_ch=1, w_bits=2)
+    w = np.ones((1, 1), dtype=np.int64)
+    stages = [Stage("pwconv1d", 0, out_bits=8, out_signed=True, shift=2, acc_bits=16, **base),   # /4, ties to even
+              Stage("pwconv1d", 0, out_bits=8, out_signed=True, shift=-3, acc_bits=8, **base),  # *8, clipped
+              Stage("pwconv1d", 0, out_bits=8, out_signed=True, shift=0, acc_bits=4, **base),   # wraps at 4 bits
+              Stage("pwconv1d", 0, out_bits=2, out_signed=False, relu=True, shift=1, acc_bits=16, **base)]
+    return stages, x, w
+
+
+def check_requant(ys, stages, x, w) -> None:
+    """Assert the outputs ``ys`` of :func:`requant_cases` (one flat array per stage)."""
+    v = x.ravel()
+    expect_div4 = {-10: -2, -6: -2, -2: 0, 2: 0, 6: 2, 10: 2}  # exact ties -> even neighbour
+    assert {int(a): int(y) for a, y in zip(v, ys[0]) if a % 4 == 2} == expect_div4
+    assert np.array_equal(ys[1], np.clip(v * 8, -128, 127))
+    assert np.array_equal(ys[2], ((v + 8) % 16) - 8)
+    assert set(ys[3].tolist()) == {0, 1, 2, 3} and ys[3].min() == 0
+    for s, y in zip(stages, ys):
+        assert np.array_equal(y, golden_stage(s, x, w, np.array([0])).ravel())

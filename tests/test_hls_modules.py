@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from hls_cases import KINDS, act_range, golden_stage, stage_cases
+from hls_cases import KINDS, act_range, fixed_stage, check_requant, golden_stage, requant_cases, stage_cases
 from sustainml.host.hlsgen import HlsGenError, StageCase, compile_stages
 from sustainml.nas.costmodel import unroll_dims
 from sustainml.nas.folding import divisors
@@ -38,31 +38,12 @@ def test_modules_match_golden(cases):
     assert len(varying) >= CASES_PER_EXAMPLE // 2 or len({c.stage.kind for c, _ in cases}) == 1
 
 
-def _fixed(kind: str, rng: np.random.Generator):
-    """One mid-size stage of ``kind`` (signed 6-bit in, ReLU 5-bit out, narrow accumulator)."""
-    geo = {"conv1d": dict(in_len=9, in_ch=4, out_len=5, out_ch=6, kernel=3, stride=2, padding=1),
-           "dwconv1d": dict(in_len=9, in_ch=6, out_len=10, out_ch=6, kernel=4, stride=1, padding=2),
-           "pwconv1d": dict(in_len=5, in_ch=4, out_len=5, out_ch=6),
-           "dense": dict(in_len=3, in_ch=4, out_len=1, out_ch=6),
-           "maxpool1d": dict(in_len=9, in_ch=6, out_len=4, out_ch=6, kernel=3, stride=2),
-           "avgpool1d": dict(in_len=9, in_ch=6, out_len=3, out_ch=6, kernel=3, stride=3),
-           "gap1d": dict(in_len=9, in_ch=6, out_len=1, out_ch=6)}[kind]
-    compute = kind in ("conv1d", "dwconv1d", "pwconv1d", "dense")
-    stage = Stage(kind, 0, in_bits=6, in_signed=True, out_bits=5 if compute else 6, out_signed=not compute,
-                  relu=compute, w_bits=4, shift=3, acc_bits=10, **geo)
-    w = b = None
-    if compute:
-        w = rng.integers(-8, 8, size=stage.weight_shape)
-        b = rng.integers(-40, 40, size=stage.out_ch)
-    return stage, w, b
-
-
 def test_result_independent_of_unrolling():
     """Every legal (pe, simd, kp) of a fixed stage of each kind gives the golden bits."""
     rng = np.random.default_rng(7)
     cases = []
     for kind in KINDS:
-        stage, w, b = _fixed(kind, rng)
+        stage, w, b = fixed_stage(kind, rng)
         x = rng.integers(*act_range(6, True), size=(4, stage.in_len, stage.in_ch), endpoint=True)
         for pe, simd, kp in itertools.product(*(divisors(d) for d in unroll_dims(stage))):
             s = Stage(**{**stage.to_dict(), "pe": pe, "simd": simd, "kp": kp})
@@ -74,23 +55,10 @@ def test_result_independent_of_unrolling():
 def test_requantize_rounds_half_to_even_and_wraps():
     """Accumulator = bias + x (1x1 conv, weight 1): ties round to even; left shifts; the
     accumulator wraps at acc_bits before requantization; ReLU and clipping."""
-    x = np.arange(-12, 13).reshape(1, -1, 1)
-    base = dict(in_len=x.shape[1], in_ch=1, in_bits=8, in_signed=True, out_len=x.shape[1], out_ch=1, w_bits=2)
-    w = np.ones((1, 1), dtype=np.int64)
-    stages = [Stage("pwconv1d", 0, out_bits=8, out_signed=True, shift=2, acc_bits=16, **base),   # /4, ties to even
-              Stage("pwconv1d", 0, out_bits=8, out_signed=True, shift=-3, acc_bits=8, **base),  # *8, clipped
-              Stage("pwconv1d", 0, out_bits=8, out_signed=True, shift=0, acc_bits=4, **base),   # wraps at 4 bits
-              Stage("pwconv1d", 0, out_bits=2, out_signed=False, relu=True, shift=1, acc_bits=16, **base)]
+    stages, x, w = requant_cases()
     bench = compile_stages([StageCase(s, w, np.array([0])) for s in stages])
     ys = [bench.run(i, x).ravel() for i in range(len(stages))]
-    v = x.ravel()
-    expect_div4 = {-10: -2, -6: -2, -2: 0, 2: 0, 6: 2, 10: 2}  # exact ties -> even neighbour
-    assert {int(a): int(y) for a, y in zip(v, ys[0]) if a % 4 == 2} == expect_div4
-    assert np.array_equal(ys[1], np.clip(v * 8, -128, 127))
-    assert np.array_equal(ys[2], ((v + 8) % 16) - 8)
-    assert set(ys[3].tolist()) == {0, 1, 2, 3} and ys[3].min() == 0
-    for s, y in zip(stages, ys):
-        assert np.array_equal(y, golden_stage(s, x, w, np.array([0])).ravel())
+    check_requant(ys, stages, x, w)
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -100,7 +68,7 @@ def test_requantize_rounds_half_to_even_and_wraps():
     ("acc_bits", 65, "acc_bits=65 is outside 2..64"),
 ])
 def test_bad_stage_is_a_one_line_error(field, value, message):
-    stage, w, b = _fixed("conv1d", np.random.default_rng(0))
+    stage, w, b = fixed_stage("conv1d", np.random.default_rng(0))
     setattr(stage, field, value)
     with pytest.raises(HlsGenError, match=message) as info:
         compile_stages([StageCase(stage, w, b)])
@@ -108,7 +76,7 @@ def test_bad_stage_is_a_one_line_error(field, value, message):
 
 
 def test_weight_outside_its_width_is_rejected():
-    stage, w, b = _fixed("dense", np.random.default_rng(0))
+    stage, w, b = fixed_stage("dense", np.random.default_rng(0))
     w = w.copy()
     w[2, 1] = 8  # 4-bit weights hold -8..7
     with pytest.raises(HlsGenError, match=r"weight 8 does not fit w_bits=4"):
@@ -116,7 +84,7 @@ def test_weight_outside_its_width_is_rejected():
 
 
 def test_inconsistent_geometry_is_rejected():
-    stage, w, b = _fixed("dwconv1d", np.random.default_rng(0))
+    stage, w, b = fixed_stage("dwconv1d", np.random.default_rng(0))
     stage.out_len = 9  # (9 + 2*2 - 4) // 1 + 1 = 10
     with pytest.raises(HlsGenError, match=r"output \(len, ch\)=\(9, 6\) but the module makes \(10, 6\)"):
         compile_stages([StageCase(stage, w, b)])

@@ -8,6 +8,11 @@ raises ap_done once the hardware time from the cycle model has elapsed on the de
 A library error, a bus error or an injected hang (``hang = True``) leaves the core running
 forever, as a real hung accelerator would, until the next download (:meth:`SimDnnu.configure`)
 resets it, as reconfiguring the PL does.
+
+An rtlsim design (bundle kind ``rtlsim``) runs the Verilated RTL instead of the C-simulation
+library: the call goes through the harness's own AXI4-Lite/AXI4 protocol on the simulated DRAM,
+and the hardware time is the harness's cycle count (ap_start -> ap_done) at the PL clock; the
+cycle model is not used for it.
 """
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..errors import SimError
 from .clock import SimClock
 from .csim import CsimLibrary
 from .memory import BusError, SimMemory
 from .model import PowerModel, TimingModel
+from .rtlsim import MemoryModel, Rtlsim
 
 AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
 
@@ -31,6 +38,10 @@ class SimDnnu:
         self.calls = 0
         self.lib: Optional[CsimLibrary] = None
         self.timing: Optional[TimingModel] = None
+        self.rtl: Optional[Rtlsim] = None  # rtlsim designs: the Verilated DNNU and its memory model
+        self.rtl_memory = MemoryModel()
+        self.last_cycles = 0  # rtlsim: cycles of the last call (ap_start -> ap_done)
+        self.last_hw_ns = 0  # hardware time of the last call
         self.args: tuple = ()  # scalar registers passed to the library after batch
         self.clock_mhz = 100.0
         self._reset({"ap_ctrl": 0, "gie": 4, "ier": 8, "isr": 12, "in_addr": 16, "out_addr": 28, "batch": 40})
@@ -41,13 +52,16 @@ class SimDnnu:
         self.running = self.done = self.ready = False
         self.done_at = 0
 
-    def configure(self, lib: CsimLibrary, timing: TimingModel, registers: Mapping[str, int],
-                  io: Mapping[str, Any], args: Sequence[str] = ()) -> None:
+    def configure(self, lib: Optional[CsimLibrary], timing: Optional[TimingModel], registers: Mapping[str, int],
+                  io: Mapping[str, Any], args: Sequence[str] = (), rtl: Optional[Rtlsim] = None,
+                  rtl_memory: Optional[MemoryModel] = None) -> None:
         """Load a design (what a bitstream download does to the PL); ``args``: the scalar
-        registers the library takes after ``batch`` (manifest ``sim.args``)."""
+        registers the library takes after ``batch`` (manifest ``sim.args``); ``rtl``: the
+        Verilated DNNU of an rtlsim bundle (then ``lib`` and ``timing`` are None)."""
         self._reset(registers)
         self.hang = False  # a download reconfigures the PL: a hung core starts afresh
         self.lib, self.timing, self.args = lib, timing, tuple(args)
+        self.rtl, self.rtl_memory = rtl, rtl_memory or MemoryModel()
         self.in_shape, self.in_dtype = tuple(io["input"]["shape"]), np.dtype(io["input"]["dtype"])
         self.out_shape, self.out_dtype = tuple(io["output"]["shape"]), np.dtype(io["output"]["dtype"])
         self.error = None
@@ -83,17 +97,36 @@ class SimDnnu:
         batch = int(np.int32(np.uint32(self.regs.get(self.offsets["batch"], 0))))
         self.running = True
         self.calls += 1
-        if self.lib is None:
+        if self.lib is None and self.rtl is None:
             self.error = "no design loaded"
             return
         with self.clock.paused():
-            hw_ns = self.timing.time_ns(max(batch, 1), self.clock_mhz) if batch > 0 else 0
-            if batch > 0:
-                self._execute(batch)
+            if self.rtl is not None:
+                hw_ns = self._execute_rtl(batch) if batch > 0 else 0
+            else:
+                hw_ns = self.timing.time_ns(max(batch, 1), self.clock_mhz) if batch > 0 else 0
+                if batch > 0:
+                    self._execute(batch)
         start = self.clock.perf_counter_ns()
         self.done_at = start + hw_ns
+        self.last_hw_ns = hw_ns
         if self.error is None and not self.hang:
             self.power.busy(start, self.done_at)
+
+    def _execute_rtl(self, batch: int) -> int:
+        """Run the Verilated DNNU on the DRAM at the written addresses; returns its time in ns."""
+        n_in = batch * int(np.prod(self.in_shape)) * self.in_dtype.itemsize
+        n_out = batch * int(np.prod(self.out_shape)) * self.out_dtype.itemsize
+        try:
+            src = self.memory.dram(self._u64("in_addr"), n_in)
+            dst = self.memory.dram(self._u64("out_addr"), n_out)
+            res = self.rtl.run_bytes(np.ascontiguousarray(src), dst, batch, self.rtl_memory,
+                                     self._u64("in_addr"), self._u64("out_addr"))
+        except (BusError, SimError) as exc:
+            self.error = str(exc)
+            return 0
+        self.last_cycles = res.cycles
+        return int(round(res.cycles * 1e3 / self.clock_mhz))
 
     def _execute(self, batch: int) -> None:
         n_in = batch * int(np.prod(self.in_shape)) * self.in_dtype.itemsize

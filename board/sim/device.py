@@ -6,8 +6,9 @@ metaclass, probed when ``$SUSTAINML_SIM_BOARD`` is set), so ``pynq.Overlay``, ``
 
 * ``get_bitfile_metadata`` parses the bundle's ``NAME.hwh`` with pynq's metadata parser;
 * ``download`` loads the sim bundle's C-simulation library into the PL model (the "bitfile"
-  given to ``Overlay`` is the library, see docs/CONTRACTS.md) and takes the PL clock pynq
-  programs into the clock registers;
+  given to ``Overlay`` is the library, see docs/CONTRACTS.md), or an rtlsim bundle's Verilated
+  DNNU with its ROM files and memory model (its hardware time is then the RTL's cycle count),
+  and takes the PL clock pynq programs into the clock registers;
 * registers are accessed through the ``REGISTER_RW`` capability: the DNNU's s_axilite block
   (:mod:`.core`) and the PS clock controller (SLCR on Zynq-7000, CRL/CRF_APB on UltraScale+);
 * ``allocate``/``flush``/``invalidate`` go to the simulated DDR and cache (:mod:`.memory`).
@@ -20,7 +21,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from pynq.pl_server.device import Device
 
-from ..bundle import MANIFEST, read_manifest
+from ..bundle import MANIFEST, SIM_KINDS, read_manifest
 from ..errors import SimError
 from ..identity import BoardInfo, lookup, on_real_board
 from .clock import SimClock
@@ -29,6 +30,7 @@ from .csim import CsimLibrary
 from .hwh import dnnu_base_address
 from .memory import SimMemory
 from .model import AveragingSensor, Design, PowerModel, TimingModel, board_params
+from .rtlsim import MemoryModel, Rtlsim
 
 ENV = "SUSTAINML_SIM_BOARD"
 
@@ -120,15 +122,23 @@ class SimDevice(Device):
             raise SimError(f"{lib_path}: the simulated board loads a sim bundle's C-simulation library, "
                            "not a bitstream")
         doc = read_manifest(lib_path.parent)
-        if doc["kind"] != "sim":
-            raise SimError(f"{lib_path.parent / MANIFEST}: kind={doc['kind']}, the simulated board needs kind: sim")
+        if doc["kind"] not in SIM_KINDS:
+            raise SimError(f"{lib_path.parent / MANIFEST}: kind={doc['kind']}, the simulated board needs kind: "
+                           f"{' or '.join(SIM_KINDS)}")
         design = Design.from_manifest(doc)
-        args = list(doc["sim"].get("args") or ())
-        missing = [a for a in args if a not in doc["registers"]]
-        if missing:
-            raise SimError(f"{lib_path.parent / MANIFEST}: sim.args names {missing[0]!r}, which is not in registers")
-        lib = CsimLibrary(lib_path, doc["sim"]["symbol"], len(args))
-        self.dnnu.configure(lib, TimingModel(self.board.name, design), doc["registers"], doc["io"], args)
+        if doc["kind"] == "rtlsim":
+            rtl = doc["rtlsim"]
+            sim = Rtlsim(lib_path, lib_path.parent / str(rtl["rom_dir"]), str(doc["name"]))
+            self.dnnu.configure(None, None, doc["registers"], doc["io"], (), sim,
+                                MemoryModel.from_dict(rtl.get("memory")))
+        else:
+            args = list(doc["sim"].get("args") or ())
+            missing = [a for a in args if a not in doc["registers"]]
+            if missing:
+                raise SimError(f"{lib_path.parent / MANIFEST}: sim.args names {missing[0]!r}, "
+                               "which is not in registers")
+            lib = CsimLibrary(lib_path, doc["sim"]["symbol"], len(args))
+            self.dnnu.configure(lib, TimingModel(self.board.name, design), doc["registers"], doc["io"], args)
         self.bitfile_name = str(lib_path)
         super().post_download(bitstream, parser, self.name)
         # pynq.Overlay.download programmed the PL clocks just before calling us.

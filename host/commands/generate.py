@@ -19,7 +19,7 @@ from sustainml.nas.accumulators import WIDTHS
 from sustainml.nas.folding import OBJECTIVES
 from sustainml.nas.quantized import ACC_OVERFLOW
 
-from ..generate import IO_ENCODINGS, generate
+from ..generate import BACKENDS, IO_ENCODINGS, generate
 from ..progress import console, table
 
 
@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="FP8 I/O: default input bias register, 0..63 (default: from the calibration data)")
     p.add_argument("--out-bias", type=int, default=None, metavar="B",
                    help="FP8 I/O: default output bias register, 0..63 (default: from the calibration logits)")
+    p.add_argument("--backend", choices=list(BACKENDS), default="hls",
+                   help="hls: the Vitis HLS project (default); rtl: also the Verilog DNNU in BUILD_DIR/rtl "
+                        "(for `build --rtlsim` and `synth`)")
     p.add_argument("--name", default=None, help="overlay name (default: the model's topology name)")
     p.add_argument("--out", type=Path, required=True, help="project directory to write")
     p.set_defaults(func=run)
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     g = generate(args.model_dir, args.out, board=args.board, objective=args.objective, target_fps=args.target_fps,
                  clock_mhz=args.clock, calibration=args.calibration, margin_bits=args.margin_bits, name=args.name,
                  keep_acc_bits=args.keep_acc_bits, cost_model=args.cost_model, io=args.io, in_bias=args.in_bias,
-                 out_bias=args.out_bias, acc_width=args.acc_width, acc_overflow=args.acc_overflow)
+                 out_bias=args.out_bias, acc_width=args.acc_width, acc_overflow=args.acc_overflow,
+                 backend=args.backend)
     est = g.folding.estimate
     table(f"{g.record['name']} on {g.board.name} ({g.board.part}, {g.record['clock_mhz']:g} MHz), {g.folding.objective}",
           ["stage", "kind", "pe", "simd", "kp", "cycles", "DSP", "acc bits"],

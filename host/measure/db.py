@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS designs (
     board       TEXT NOT NULL,         -- catalogue board the bundle was built for
     part        TEXT NOT NULL,
     clock_mhz   REAL NOT NULL,
-    kind        TEXT NOT NULL,         -- sim | bitstream
+    kind        TEXT NOT NULL,         -- sim | rtlsim | bitstream (rtlsim: the RTL backend in Verilator)
     manifest    TEXT NOT NULL,         -- JSON
     path        TEXT                   -- where it was when first measured
 );

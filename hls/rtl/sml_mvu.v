@@ -1,0 +1,181 @@
+// sml_mvu: folded matrix-vector unit with bias, wrap-around accumulation and requantization.
+//
+// Input: one vector of N values (IN_BITS each, value i in [i*IN_BITS +: IN_BITS]) per output
+// beat, e.g. a window from sml_swg. Output: one beat of OUT_CH x OUT_BITS.
+// DEPTHWISE = 0 (conv1d, pwconv1d, dense): y[o] = b[o] + sum_i x[i] * w[i][o], o < OUT_CH; each
+//   cycle PE outputs x CHUNK inputs (CHUNK = SIMD*KP): NF = OUT_CH/PE neuron folds (outer) times
+//   SF = N/CHUNK synapse folds (inner).
+// DEPTHWISE = 1 (dwconv1d, N = KERNEL*OUT_CH, CHUNK = KP): y[c] = b[c] + sum_k x[k*OUT_CH + c] *
+//   w[k][c]; each cycle PE channels x KP taps; NF = OUT_CH/PE, SF = KERNEL/KP.
+// Accumulators are ACC_BITS wide and wrap (two's complement), so the fold order never changes
+// the result; then sml_requant (SHIFT, RELU, OUT_BITS, OUT_SIGNED).
+//
+// ROMs ($readmemh, one word per fold step, hls/rtl/README.md): WEIGHTS_FILE has NF*SF words of
+// PE*CHUNK*W_BITS bits, word nf*SF + sf, lane (p, j) at [(p*CHUNK + j)*W_BITS +: W_BITS];
+// BIAS_FILE has NF words of PE*ACC_BITS bits, b[nf*PE + p] at [p*ACC_BITS +: ACC_BITS].
+//
+// Pipeline (one enable = the output skid's registered ready): S0 fold counters read the input
+// vector in place (it is held by the producer until the last fold step takes it) and address
+// the ROMs (synchronous read); S1 holds operands and weights; S2 the accumulators; requant is
+// combinational into the output skid. Cycles: NF*SF per output beat, back to back (no bubble
+// between vectors or samples); latency from the first fold step to m_axis_tvalid: NF*SF + 2.
+module sml_mvu #(
+    parameter N            = 4,
+    parameter IN_BITS      = 8,
+    parameter IN_SIGNED    = 1,
+    parameter OUT_CH       = 4,
+    parameter OUT_BITS     = 8,
+    parameter OUT_SIGNED   = 1,
+    parameter PE           = 1,
+    parameter CHUNK        = 1,
+    parameter DEPTHWISE    = 0,
+    parameter W_BITS       = 8,
+    parameter ACC_BITS     = 32,
+    parameter SHIFT        = 0,
+    parameter RELU         = 0,
+    parameter WEIGHTS_FILE = "",
+    parameter BIAS_FILE    = ""
+) (
+    input  wire                       ap_clk,
+    input  wire                       ap_rst_n,
+    input  wire [N*IN_BITS-1:0]       s_axis_tdata,
+    input  wire                       s_axis_tvalid,
+    output wire                       s_axis_tready,
+    output wire [OUT_CH*OUT_BITS-1:0] m_axis_tdata,
+    output wire                       m_axis_tvalid,
+    input  wire                       m_axis_tready
+);
+    localparam NF    = OUT_CH / PE;
+    localparam SF    = DEPTHWISE ? N / (OUT_CH * CHUNK) : N / CHUNK;
+    localparam STEPS = NF * SF;
+    localparam NFW   = (NF > 1) ? $clog2(NF) : 1;
+    localparam SFW   = (SF > 1) ? $clog2(SF) : 1;
+    localparam AW    = (STEPS > 1) ? $clog2(STEPS) : 1;
+    localparam XL    = DEPTHWISE ? PE * CHUNK : CHUNK;        // operand values per step
+    localparam PB    = IN_BITS + 1 + W_BITS;                   // exact product width
+    localparam XW    = (ACC_BITS > PB) ? ACC_BITS : PB;
+    localparam WWORD = PE * CHUNK * W_BITS;
+    localparam BWORD = PE * ACC_BITS;
+    localparam OB    = PE * OUT_BITS;
+
+    reg [WWORD-1:0] wrom [0:STEPS-1];
+    reg [BWORD-1:0] brom [0:NF-1];
+    generate
+        if (WEIGHTS_FILE != "") begin : g_rom  // "" only in a tool's parameterless elaboration
+            initial begin
+                $readmemh(WEIGHTS_FILE, wrom);
+                $readmemh(BIAS_FILE, brom);
+            end
+        end
+    endgenerate
+
+    wire en;  // pipeline enable: the output skid has room
+
+    // ---- S0: fold counters over the held input vector
+    reg [NFW-1:0] nf;
+    reg [SFW-1:0] sf;
+    reg [AW-1:0]  addr;
+    wire last_sf = (sf == SF - 1);
+    wire last_nf = (nf == NF - 1);
+    wire step    = en && s_axis_tvalid;
+    assign s_axis_tready = en && last_sf && last_nf;
+
+    always @(posedge ap_clk) begin
+        if (!ap_rst_n) begin
+            nf   <= 0;
+            sf   <= 0;
+            addr <= 0;
+        end else if (step) begin
+            sf   <= last_sf ? 0 : sf + 1'b1;
+            addr <= (last_sf && last_nf) ? 0 : addr + 1'b1;
+            if (last_sf) nf <= last_nf ? 0 : nf + 1'b1;
+        end
+    end
+
+    // operands of this step
+    reg [XL*IN_BITS-1:0] xsel;
+    integer i, j, p;
+    always @* begin
+        xsel = {XL*IN_BITS{1'b0}};
+        if (DEPTHWISE) begin
+            for (p = 0; p < PE; p = p + 1)
+                for (j = 0; j < CHUNK; j = j + 1)
+                    xsel[(p*CHUNK + j)*IN_BITS +: IN_BITS] =
+                        s_axis_tdata[((sf*CHUNK + j)*OUT_CH + nf*PE + p)*IN_BITS +: IN_BITS];
+        end else begin
+            for (i = 0; i < CHUNK; i = i + 1)
+                xsel[i*IN_BITS +: IN_BITS] = s_axis_tdata[(sf*CHUNK + i)*IN_BITS +: IN_BITS];
+        end
+    end
+
+    // ---- S1: operands, weights, bias (synchronous ROM reads)
+    reg               v1, first1, last1, lastnf1;
+    reg [NFW-1:0]     nf1;
+    reg [XL*IN_BITS-1:0] x1;
+    reg [WWORD-1:0]   w1;
+    reg [BWORD-1:0]   b1;
+    always @(posedge ap_clk) begin
+        if (!ap_rst_n) v1 <= 1'b0;
+        else if (en) v1 <= s_axis_tvalid;
+    end
+    always @(posedge ap_clk) begin
+        if (en) begin
+            first1  <= (sf == 0);
+            last1   <= last_sf;
+            lastnf1 <= last_nf;
+            nf1     <= nf;
+            x1      <= xsel;
+        end
+    end
+    always @(posedge ap_clk) if (en) w1 <= wrom[addr];
+    always @(posedge ap_clk) if (en) b1 <= brom[nf];
+
+    // ---- S2: accumulate PE dot products of CHUNK products each
+    reg           v2, lastnf2;
+    reg [NFW-1:0] nf2;
+    always @(posedge ap_clk) begin
+        if (!ap_rst_n) v2 <= 1'b0;
+        else if (en) v2 <= v1 && last1;
+    end
+    always @(posedge ap_clk) begin
+        if (en) begin
+            lastnf2 <= lastnf1;
+            nf2     <= nf1;
+        end
+    end
+
+    wire [OB-1:0] ys;
+    genvar gp;
+    generate
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_lane
+            reg [ACC_BITS-1:0] acc;
+            reg [ACC_BITS-1:0] dot;
+            reg signed [IN_BITS:0]   xv;
+            reg signed [W_BITS-1:0]  wv;
+            reg signed [PB-1:0]      pr;
+            reg signed [XW-1:0]      prx;
+            integer k;
+            always @* begin
+                dot = {ACC_BITS{1'b0}};
+                for (k = 0; k < CHUNK; k = k + 1) begin
+                    xv  = IN_SIGNED ? $signed({x1[(DEPTHWISE*gp*CHUNK + k)*IN_BITS + IN_BITS - 1],
+                                               x1[(DEPTHWISE*gp*CHUNK + k)*IN_BITS +: IN_BITS]})
+                                    : $signed({1'b0, x1[(DEPTHWISE*gp*CHUNK + k)*IN_BITS +: IN_BITS]});
+                    wv  = w1[(gp*CHUNK + k)*W_BITS +: W_BITS];
+                    pr  = xv * wv;
+                    prx = pr;
+                    dot = dot + prx[ACC_BITS-1:0];
+                end
+            end
+            always @(posedge ap_clk) begin
+                if (en && v1) acc <= (first1 ? b1[gp*ACC_BITS +: ACC_BITS] : acc) + dot;
+            end
+            sml_requant #(.ACC_BITS(ACC_BITS), .SHIFT(SHIFT), .RELU(RELU), .OUT_BITS(OUT_BITS),
+                          .OUT_SIGNED(OUT_SIGNED)) rq (.acc(acc), .y(ys[gp*OUT_BITS +: OUT_BITS]));
+        end
+    endgenerate
+
+    sml_collect #(.OUT_CH(OUT_CH), .OUT_BITS(OUT_BITS), .PE(PE)) collect (
+        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n), .en(en), .valid(v2), .last(lastnf2), .slot(nf2), .ys(ys),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready), .ready(en));
+endmodule
