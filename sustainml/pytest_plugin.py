@@ -227,9 +227,9 @@ def _reexported_battery_test(item: pytest.Item) -> bool:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "board_name" in metafunc.fixturenames:
+    if "sustainml_board" in metafunc.fixturenames:
         names: List[Optional[str]] = list(selection(metafunc.config).names) or [None]
-        metafunc.parametrize("board_name", names, ids=[n or "default-board" for n in names], scope="session")
+        metafunc.parametrize("sustainml_board", names, ids=[n or "default-board" for n in names], scope="session")
 
 
 # ------------------------------------------------------------------------------------- fixtures
@@ -240,14 +240,14 @@ def board_db(request: pytest.FixtureRequest) -> Optional[Path]:
 
 
 @pytest.fixture(scope="session")
-def board_target(request: pytest.FixtureRequest, board_name: Optional[str]) -> Any:
+def board_target(request: pytest.FixtureRequest, sustainml_board: Optional[str]) -> Any:
     """The board under test and its bundle (see module docstring)."""
-    if board_name is None:
+    if sustainml_board is None:
         try:
             return request.getfixturevalue("sustainml_default_board")
         except pytest.FixtureLookupError:
             pytest.skip("no board selected: pass --board NAME --board-inventory FILE --board-bundle DIR")
-    return selection(request.config).target(board_name)
+    return selection(request.config).target(sustainml_board)
 
 
 @pytest.fixture(scope="session")
