@@ -191,16 +191,24 @@ class Remote:
 
     def _board_full(self, directory: PurePosixPath, size: int) -> Optional[str]:
         """Where the board has no room for ``size`` more bytes under ``directory`` (None: it has);
-        raises when the board cannot be asked (the link is gone)."""
-        if not self.conn.is_connected:  # fabric's run would silently reconnect
-            raise EOFError("session closed")
-        res = self.conn.run(command(["df", "-Pk", "--", directory]), hide=True, warn=True, timeout=10, in_stream=False)
-        if res.exited == -1 or not self.conn.is_connected:
-            raise EOFError("session closed")
-        try:
-            free = int(res.stdout.splitlines()[-1].split()[3]) * 1024
-        except (IndexError, ValueError):  # no df on the board: no diagnosis
-            return None
+        raises when the board cannot be asked (the link is gone: never reconnects to ask)."""
+        if isinstance(self.conn, Connection):
+            transport = self.conn.transport
+            if transport is None or not transport.is_active():
+                raise EOFError("session closed")
+            chan = transport.open_session(timeout=10)
+            try:
+                chan.settimeout(10)
+                chan.exec_command(command(["df", "-Pk", "--", directory]))
+                out = chan.makefile("rb").read().decode(errors="replace")
+            finally:
+                chan.close()
+            try:
+                free = int(out.splitlines()[-1].split()[3]) * 1024
+            except (IndexError, ValueError):  # no df on the board: no diagnosis
+                return None
+        else:  # a board on this machine
+            free = shutil.disk_usage(str(directory)).free
         return f"{free / 2**20:.1f} MB left under {directory} on the board" if free < size else None
 
 
