@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import yaml
 
+from sustainml.board.bundle import DIGEST
 from sustainml.nas.costmodel import COEFF_DIR
 from sustainml.nas.data import load_dataset
 from sustainml.yamlio import read_yaml
@@ -142,7 +143,7 @@ class Flow:
         self.stage("generate", lambda: (build_dir / "build.yaml").is_file(),
                    lambda: self._cli("sustainml", ["generate", str(chosen), "--board", self.board, "--objective",
                                                    "energy", "--cost-model", prior, "--out", str(build_dir)]))
-        self.stage("build", lambda: (overlay / "manifest.yaml").is_file(),
+        self.stage("build", lambda: (overlay / DIGEST).is_file(),  # the manifest digest is written last
                    lambda: self._cli("sustainml", ["build", str(build_dir), "--out", str(self.p("overlays")),
                                                    "--name", chosen.name] + ([] if self.opts.hardware else ["--sim"])))
         deploy = ["--inventory", str(self.inventory)]
