@@ -1,7 +1,7 @@
 """Python inference API of a DNNU overlay, on a PYNQ board or the simulated one.
 
     dnnu = Dnnu.load("overlays/ecg_baseline")     # verify bundle, download overlay, allocate buffers
-    res = dnnu.predict(x_test)                     # float samples (quantized on the PS) or raw integers
+    res = dnnu.predict(x_test)                     # raw float samples (preprocessed, quantized on the PS) or integers
     res.classes, res.logits, dnnu.last_timing
     stats = dnnu.benchmark(n=1000, batch=32)       # latency distribution, throughput, driver overhead
 
@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
-from . import fp8, identity
+from . import fp8, identity, preprocess
 from .bundle import Bundle, IoSpec, check_part, load_bundle
 from .control import ApCtrl
 from .errors import BoardError
@@ -184,15 +184,18 @@ class Dnnu:
         return timing
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Samples → input containers: floats are quantized (round half to even, clip) or, for
-        FP8 I/O, encoded at :attr:`in_bias`; integers are checked against the input width (FP8
-        I/O: uint8 arrays are taken as codes)."""
+        """Samples → input containers: floats are raw samples, preprocessed as the manifest's
+        ``model.preprocessing`` says (:mod:`.preprocess`; none if absent), then quantized (round
+        half to even, clip) or, for FP8 I/O, encoded at :attr:`in_bias`; integers are checked
+        against the input width (FP8 I/O: uint8 arrays are taken as codes)."""
         a = np.asarray(x)
         shape = self.input_spec.shape
         if a.ndim == len(shape) and len(shape) == 2 and shape[1] == 1 and a.shape[1:] == shape[:1]:
             a = a[:, :, None]  # (N, L) for a one-channel input
         if a.shape[1:] != shape:
             raise BoardError(f"input shape {a.shape} does not match the DNNU's (N, {', '.join(map(str, shape))})")
+        if not np.issubdtype(a.dtype, np.integer):
+            a = self.preprocess(a)
         if self.input_spec.fp8:
             if not np.issubdtype(a.dtype, np.integer):
                 return self.input_spec.quantize(a, self.in_bias)
@@ -206,6 +209,16 @@ class Dnnu:
                                  f"[{self.input_spec.lo}, {self.input_spec.hi}]")
             return a.astype(self.input_spec.np_dtype)
         return self.input_spec.quantize(a)
+
+    def preprocess(self, x: np.ndarray) -> np.ndarray:
+        """Raw float samples → what the model was trained on (the manifest's ``model.preprocessing``)."""
+        spec = (self.bundle.manifest.get("model") or {}).get("preprocessing")
+        if not spec or spec.get("method") == "none":
+            return x
+        try:
+            return preprocess.apply(x, spec)
+        except preprocess.PreprocessError as exc:
+            raise BoardError(f"{self.bundle.path}: manifest model.preprocessing: {exc}") from None
 
     def predict(self, x: np.ndarray, batch: Optional[int] = None) -> Prediction:
         """Logits and classes for samples ``x`` (N, L[, C]), in calls of up to ``batch`` samples."""
