@@ -28,7 +28,8 @@ class PreprocessError(ValueError):
     """A preprocessing spec is malformed or does not match the input's channels."""
 
 
-def check(spec: Optional[Mapping[str, Any]], channels: Optional[int] = None, where: str = "preprocessing") -> Dict[str, Any]:
+def check(spec: Optional[Mapping[str, Any]], channels: Optional[int] = None,
+          where: str = "preprocessing") -> Dict[str, Any]:
     """Validate ``spec`` (None means ``{method: none}``); returns a plain copy."""
     if spec is None:
         return {"method": "none"}

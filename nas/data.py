@@ -157,7 +157,8 @@ def _read_source(spec: Union[str, Path]) -> Tuple[str, str, Dict[str, Tuple[Raw,
     name = train_path.name[: -len("_TRAIN" + train_path.suffix)]
     is_path = p.exists() or p.suffix.lower() in SUFFIXES
     source = str(p.resolve()) if is_path else str(spec)
-    return name, source, {"train": (_read(train_path), str(train_path)), "test": (_read(test_path), str(test_path))}, None
+    files = {"train": (_read(train_path), str(train_path)), "test": (_read(test_path), str(test_path))}
+    return name, source, files, None
 
 
 def load_dataset(spec: Union[str, Path] = DEFAULT_DATASET, val_fraction: float = 0.2, seed: int = 0,

@@ -23,7 +23,8 @@ def test_npz_two_channels_standardized_with_training_statistics(tmp_path):
     p = d.preprocessing
     assert p["method"] == "standardize" and len(p["mean"]) == 2
     # statistics of the samples trained on: that split comes out with mean 0, std 1 per channel
-    assert np.allclose(d.train.x.mean(axis=(0, 1)), 0, atol=1e-5) and np.allclose(d.train.x.std(axis=(0, 1)), 1, atol=1e-4)
+    assert np.allclose(d.train.x.mean(axis=(0, 1)), 0, atol=1e-5)
+    assert np.allclose(d.train.x.std(axis=(0, 1)), 1, atol=1e-4)
     assert not np.allclose(d.raw_test_x.mean(axis=(0, 1)), 0, atol=0.5)  # raw units stay raw
     # the board's preprocessing of the raw test samples is the loader's, bit for bit
     assert np.array_equal(preprocess.apply(d.raw_test_x, p), d.test.x)
@@ -111,9 +112,9 @@ def test_cli_bad_dataset_is_one_line_and_exit_2(tmp_path):
     from sustainml import REPO_ROOT
 
     bad = _npz(tmp_path, x_test=None)
-    proc = subprocess.run([sys.executable, "-m", "sustainml.host.cli", "train", str(REPO_ROOT / "nas/examples/ecg_baseline.yaml"),
-                           "--dataset", str(bad), "--quick", "--out", str(tmp_path / "m")], capture_output=True, text=True,
-                          timeout=120)
+    cmd = [sys.executable, "-m", "sustainml.host.cli", "train", str(REPO_ROOT / "nas/examples/ecg_baseline.yaml"),
+           "--dataset", str(bad), "--quick", "--out", str(tmp_path / "m")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "bad.npz: missing array 'x_test'" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

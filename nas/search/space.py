@@ -283,7 +283,8 @@ class SearchSpace:
         p: Dict[str, Tuple[Any, ...]] = {"blocks": tuple(range(self.blocks[0], self.blocks[1] + 1))}
         for i in range(self.blocks[1]):
             p.update({f"b{i}_op": self.layer_types, f"b{i}_filters": self.filters, f"b{i}_kernel": self.kernels,
-                      f"b{i}_stride": self.block0_strides if i == 0 else self.strides, f"b{i}_pool": self.pools, f"b{i}_w_bits": self.weight_bits,
+                      f"b{i}_stride": self.block0_strides if i == 0 else self.strides, f"b{i}_pool": self.pools,
+                      f"b{i}_w_bits": self.weight_bits,
                       f"b{i}_a_bits": self.act_bits})
         p.update({"clf_w_bits": self.classifier_weight_bits, "clf_a_bits": self.classifier_act_bits,
                   "input_bits": self.input_bits})
