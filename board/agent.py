@@ -280,8 +280,8 @@ def _result_path(lay: Layout, what: str, ext: str) -> str:
 
 
 def infer(lay: Layout, input_path: str) -> Dict[str, Any]:
-    """Run the active overlay on an .npy batch (N, L, C) or (N, L): floats are quantized,
-    integers used as they are. The logits are saved in results/ in the output container dtype."""
+    """Run the active overlay on an .npy batch (N, L, C) or (N, L): floats are raw samples (the
+    bundle's recorded preprocessing, then quantization), integers used as they are. The logits are saved in results/ in the output container dtype."""
     import numpy as np
 
     dnnu = _dnnu(str(_active(lay) / "bundle"))

@@ -17,7 +17,8 @@ SHOWN = 8
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("infer", help="run the active overlay on INPUT.npy (floats are quantized, integers used as-is)")
+    p = sub.add_parser("infer", help="run the active overlay on INPUT.npy (floats: raw samples, preprocessed as the "
+                                     "bundle records, then quantized; integers used as-is)")
     p.add_argument("input", type=Path, help=".npy batch (N, L, C) or one sample (L, C)")
     add_common(p, boards="one")
     p.add_argument("--out", type=Path, metavar="NPY", help="where the outputs go (default: INPUT.BOARD.out.npy)")
