@@ -124,7 +124,7 @@ def run_one(name: str, args: argparse.Namespace, executor: Any) -> Dict[str, Any
 
 
 def table(rows: List[Dict[str, Any]]) -> str:
-    cols = ["dataset", "L x C, classes", "train/test", "trainings (pruned)", "best test acc (int)", "params", "MACs",
+    cols = ["dataset", "L x C, classes", "train/test", "candidates (stopped early)", "best test acc (int)", "params", "MACs",
             "energy [uJ] (est.)", "1-NN DTW learned/full", "ResNet", "> DTW", "ResNet - 3 pts, < 10k params"]
     out = []
     for r in rows:
