@@ -199,7 +199,9 @@ def _float_path(dnnu: Any) -> Optional[int]:
     if x is None:
         return None
     _, gout = dnnu.bundle.golden()
-    got = dnnu.predict(x).logits.reshape(gout.shape)  # a freshly loaded Dnnu: FP8 biases are the manifest's
+    # the float golden input is in the model's input domain (after preprocessing); a freshly loaded
+    # Dnnu: FP8 biases are the manifest's
+    got = dnnu.predict(x, preprocessed=True).logits.reshape(gout.shape)
     return int((got != gout).sum())
 
 
@@ -329,8 +331,8 @@ def _result_path(lay: Layout, what: str, ext: str) -> str:
 
 
 def infer(lay: Layout, input_path: str) -> Dict[str, Any]:
-    """Run the active overlay on an .npy batch (N, L, C) or (N, L): floats are quantized,
-    integers used as they are. The logits are saved in results/ in the output container dtype."""
+    """Run the active overlay on an .npy batch (N, L, C) or (N, L): floats are raw samples (the
+    bundle's recorded preprocessing, then quantization), integers used as they are. The logits are saved in results/ in the output container dtype."""
     import numpy as np
 
     input_path = _under(lay, input_path, lay.staging, "input")

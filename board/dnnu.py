@@ -1,7 +1,7 @@
 """Python inference API of a DNNU overlay, on a PYNQ board or the simulated one.
 
     dnnu = Dnnu.load("overlays/ecg_baseline")     # verify bundle, download overlay, allocate buffers
-    res = dnnu.predict(x_test)                     # float samples (quantized on the PS) or raw integers
+    res = dnnu.predict(x_test)                     # raw float samples (preprocessed, quantized on the PS) or integers
     res.classes, res.logits, dnnu.last_timing
     stats = dnnu.benchmark(n=1000, batch=32)       # latency distribution, throughput, driver overhead
 
@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
-from . import fp8, identity
+from . import fp8, identity, preprocess
 from .bundle import SIM_KINDS, Bundle, IoSpec, check_part, load_bundle
 from .control import ApCtrl
 from .errors import BoardError, DnnuTimeoutError
@@ -210,16 +210,20 @@ class Dnnu:
         except BoardError as exc:
             return f"and resetting it failed: {exc}"
 
-    def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Samples → input containers: floats are quantized (round half to even, clip) or, for
-        FP8 I/O, encoded at :attr:`in_bias`; integers are checked against the input width (FP8
-        I/O: uint8 arrays are taken as codes)."""
+    def quantize(self, x: np.ndarray, preprocessed: bool = False) -> np.ndarray:
+        """Samples → input containers: floats are raw samples, preprocessed as the manifest's
+        ``model.preprocessing`` says (:mod:`.preprocess`; none if absent; skipped when the floats are
+        ``preprocessed`` already, as the bundle's float golden input is), then quantized (round
+        half to even, clip) or, for FP8 I/O, encoded at :attr:`in_bias`; integers are checked
+        against the input width (FP8 I/O: uint8 arrays are taken as codes)."""
         a = np.asarray(x)
         shape = self.input_spec.shape
         if a.ndim == len(shape) and len(shape) == 2 and shape[1] == 1 and a.shape[1:] == shape[:1]:
             a = a[:, :, None]  # (N, L) for a one-channel input
         if a.shape[1:] != shape:
             raise BoardError(f"input shape {a.shape} does not match the DNNU's (N, {', '.join(map(str, shape))})")
+        if not np.issubdtype(a.dtype, np.integer) and not preprocessed:
+            a = self.preprocess(a)
         if self.input_spec.fp8:
             if not np.issubdtype(a.dtype, np.integer):
                 return self.input_spec.quantize(a, self.in_bias)
@@ -234,9 +238,19 @@ class Dnnu:
             return a.astype(self.input_spec.np_dtype)
         return self.input_spec.quantize(a)
 
-    def predict(self, x: np.ndarray, batch: Optional[int] = None) -> Prediction:
+    def preprocess(self, x: np.ndarray) -> np.ndarray:
+        """Raw float samples → what the model was trained on (the manifest's ``model.preprocessing``)."""
+        spec = (self.bundle.manifest.get("model") or {}).get("preprocessing")
+        if not spec or spec.get("method") == "none":
+            return x
+        try:
+            return preprocess.apply(x, spec)
+        except preprocess.PreprocessError as exc:
+            raise BoardError(f"{self.bundle.path}: manifest model.preprocessing: {exc}") from None
+
+    def predict(self, x: np.ndarray, batch: Optional[int] = None, preprocessed: bool = False) -> Prediction:
         """Logits and classes for samples ``x`` (N, L[, C]), in calls of up to ``batch`` samples."""
-        q = self.quantize(x)
+        q = self.quantize(x, preprocessed)
         step = min(batch or self.max_batch, self.max_batch)
         if step < 1:
             raise BoardError(f"batch={batch} must be at least 1")

@@ -192,7 +192,7 @@ class Flow:
     def board_accuracy(self, deploy: List[str]) -> None:
         """The chosen design on the board: the full test set through the deployed overlay."""
         data = load_dataset(self.req["dataset"])
-        np.save(self.p("test_x.npy"), data.test.x)
+        np.save(self.p("test_x.npy"), data.raw_test_x)  # raw: the board applies the model's preprocessing
         self._cli("sustainml-deploy", ["infer", "--board", self.board_name, str(self.p("test_x.npy")),
                                        "--out", str(self.p("test_logits.npy")), *deploy])
         logits = np.load(self.p("test_logits.npy"))

@@ -490,6 +490,7 @@ def load_record(build_dir: Union[str, Path]) -> Dict[str, Any]:
 def model_doc(model: QuantizedModel) -> Dict[str, Any]:
     """The manifest's ``model`` section (topology + quantization as in model.yaml)."""
     return {"topology": model.topology.to_dict(),
-            "quantization": {"input_frac": int(model.input_frac), "stages": [s.to_dict() for s in model.stages]}}
+            "quantization": {"input_frac": int(model.input_frac), "stages": [s.to_dict() for s in model.stages]},
+            "preprocessing": dict(model.preprocessing)}
 
 

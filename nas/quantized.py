@@ -2,7 +2,8 @@
 
 A model directory holds::
 
-    model.yaml    topology (IR), quantization (input frac + one entry per hardware stage), metrics
+    model.yaml    topology (IR), quantization (input frac + one entry per hardware stage), preprocessing
+                  (per-channel, of raw samples: sustainml.board.preprocess), metrics
     weights.npz   integer weights/biases: ``s{i}_w`` and ``s{i}_b`` for stage i
 
 Stages are the hardware library's modules, derived from the IR with BatchNorm folded and
@@ -160,6 +161,8 @@ class QuantizedModel:
     stages: List[Stage]
     weights: Dict[str, np.ndarray]
     metrics: Dict[str, Any] = field(default_factory=dict)
+    #: per-channel preprocessing of raw samples (sustainml.board.preprocess spec), applied before quantize_input
+    preprocessing: Dict[str, Any] = field(default_factory=lambda: {"method": "none"})
 
     def w(self, i: int) -> np.ndarray:
         return self.weights[f"s{i}_w"]
@@ -195,6 +198,7 @@ class QuantizedModel:
             "format": "sustainml-model/1",
             "topology": self.topology.to_dict(),
             "quantization": {"input_frac": self.input_frac, "stages": [s.to_dict() for s in self.stages]},
+            "preprocessing": plain(self.preprocessing),
             "metrics": plain(self.metrics),
         }
         tmp = out / "weights.tmp.npz"
@@ -217,7 +221,8 @@ class QuantizedModel:
         stages = [Stage(**{k: v for k, v in s.items() if k in names}) for s in q.get("stages", [])]
         with np.load(d / "weights.npz") as npz:
             weights = {k: npz[k].astype(np.int64) for k in npz.files}
-        return cls(topo, int(q["input_frac"]), stages, weights, doc.get("metrics") or {})
+        return cls(topo, int(q["input_frac"]), stages, weights, doc.get("metrics") or {},
+                   doc.get("preprocessing") or {"method": "none"})
 
 
 

@@ -1,16 +1,40 @@
 """Quantization-aware training of a Topology on a dataset, ending in the integer artifact.
 
 Schedule: float warm-up → QAT with BatchNorm → BatchNorm folded, QAT fine-tuning → freeze
-and export. Each phase stops early when validation accuracy stops improving and keeps its
-best weights. The exported integer model is evaluated with the golden model on the full test
+and export. The exported integer model is evaluated with the golden model on the full test
 set; its agreement with the frozen torch QAT model is part of the metrics.
+
+Choices that keep small datasets from collapsing (each one recorded in ``model.yaml`` under
+``metrics.training``):
+
+* **validation protocol by training-set size**: with at least ``small_data`` training
+  samples each phase stops early when validation accuracy stops improving and keeps its best
+  weights; below, a validation split of a few dozen samples says little (one sample is
+  several points), so every phase runs its fixed schedule and keeps its last weights
+  (``fixed-schedule``); the validation accuracy is then only the search's selection score;
+* **epochs of at least** ``min_batches`` batches (sampled without replacement, then again),
+  so a 50-sample training set still gets enough optimizer steps;
+* **time-series augmentation** (Iwana & Uchida 2021; Le Guennec et al. 2016): jitter
+  (Gaussian noise), per-channel scaling, and window slicing (a random crop of the series
+  stretched back to its length, which also shifts it), each applied to a sample with
+  probability ``augment_p``;
+* **class balancing**: cross-entropy weighted by count**-0.5 (inverse square root of the
+  class frequency, normalised to mean 1): rare classes count more without letting two
+  samples of a class dominate;
+* **learning-rate schedule**: linear warm-up over the first ``warmup`` fraction of each
+  phase's steps, then cosine decay to zero (AdamW).
+
+Same seed, same data, same topology → the same model bit for bit: every random draw
+(initialisation, batch order, augmentation) comes from the seeded torch generator and
+training runs on ``threads`` (default 1) CPU threads.
 """
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Iterator, Optional
 
 import numpy as np
 import torch
@@ -37,11 +61,25 @@ class TrainConfig:
     patience: int = 20
     seed: int = 0
     threads: int = 1  # intra-op threads; these nets are tiny, one thread is fastest and never oversubscribes
+    small_data: int = 300  # below this many training samples: fixed schedule, no early stopping
+    min_batches: int = 16  # batches per epoch at least (small training sets)
+    augment: bool = True
+    augment_p: float = 0.5  # probability of each augmentation per sample
+    jitter: float = 0.03  # noise std, in units of the (preprocessed) signal
+    scale: float = 0.1  # per-channel scale factor std
+    slice_min: float = 0.9  # window slicing keeps at least this fraction of the series
+    class_balance: bool = True
+    warmup: float = 0.05  # fraction of each phase's steps with a linear learning-rate warm-up
+    fidelity: float = 1.0  # fraction of every phase's epochs (multi-fidelity search: short trainings first)
 
     @classmethod
     def quick(cls) -> "TrainConfig":
         """A short schedule for tests and NAS screening."""
         return cls(float_epochs=6, qat_epochs=8, folded_epochs=5, patience=4)
+
+    def epochs(self, n: int) -> int:
+        """Epochs of a phase of ``n`` at this fidelity (at least one when ``n`` > 0)."""
+        return max(1, int(round(n * self.fidelity))) if n > 0 else 0
 
 
 @dataclass
@@ -51,10 +89,45 @@ class TrainResult:
     metrics: Dict[str, float]
 
 
-def _batches(n: int, bs: int, gen: torch.Generator):
+def _batches(n: int, bs: int, min_batches: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """One epoch: max(ceil(n / bs), min_batches) batches, each pass over the data a fresh permutation."""
+    count = max(math.ceil(n / bs), min_batches)
     perm = torch.randperm(n, generator=gen)
-    for i in range(0, n, bs):
-        yield perm[i:i + bs]
+    pos = 0
+    for _ in range(count):
+        if pos >= n:
+            perm, pos = torch.randperm(n, generator=gen), 0
+        yield perm[pos:pos + bs]
+        pos += bs
+
+
+def augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Jitter, per-channel scaling and window slicing of a batch ``(N, L, C)`` (see the module docstring)."""
+    n, length, ch = x.shape
+    p = cfg.augment_p
+    on = lambda: (torch.rand(n, 1, 1, generator=gen) < p).to(x.dtype)  # noqa: E731
+    if cfg.slice_min < 1.0 and length > 2:
+        keep = cfg.slice_min + (1.0 - cfg.slice_min) * torch.rand(n, generator=gen)
+        keep = torch.where(on()[:, 0, 0] > 0, keep, torch.ones(n))
+        start = torch.rand(n, generator=gen) * (1.0 - keep) * (length - 1)
+        pos = start[:, None] + torch.arange(length)[None, :] * keep[:, None]  # (N, L) in [0, L - 1]
+        lo = pos.floor().long().clamp(0, length - 1)
+        hi = (lo + 1).clamp(max=length - 1)
+        w = (pos - lo).to(x.dtype)[:, :, None]
+        gather = lambda idx: torch.gather(x, 1, idx[:, :, None].expand(n, length, ch))  # noqa: E731
+        x = gather(lo) * (1 - w) + gather(hi) * w
+    if cfg.scale > 0:
+        x = x * (1 + on() * cfg.scale * torch.randn(n, 1, ch, generator=gen))
+    if cfg.jitter > 0:
+        x = x + on() * cfg.jitter * torch.randn(n, length, ch, generator=gen)
+    return x
+
+
+def class_weights(y: np.ndarray, classes: int) -> np.ndarray:
+    """count**-0.5 per class, normalised to mean 1 over the classes present (absent classes: 0)."""
+    counts = np.bincount(y, minlength=classes).astype(np.float64)
+    w = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    return w * (counts > 0).sum() / w.sum()
 
 
 @torch.no_grad()
@@ -65,27 +138,50 @@ def accuracy(net: QATNet, x: np.ndarray, y: np.ndarray, dtype: torch.dtype = tor
     return float((logits.argmax(1).numpy() == y).mean())
 
 
+def _val_acc(net: QATNet, data: Dataset) -> float:
+    return accuracy(net, data.val.x, data.val.y) if len(data.val.y) else 0.0
+
+
+def early_stopping(cfg: TrainConfig, data: Dataset) -> bool:
+    return len(data.train.y) >= cfg.small_data and len(data.val.y) > 0
+
+
+def _lr_lambda(total: int, warmup: float) -> Callable[[int], float]:
+    wsteps = max(1, int(round(warmup * total)))
+
+    def f(step: int) -> float:
+        if step < wsteps:
+            return (step + 1) / wsteps
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - wsteps) / max(1, total - wsteps))))
+    return f
+
+
 def _run_phase(net: QATNet, data: Dataset, cfg: TrainConfig, epochs: int, phase: str, gen: torch.Generator,
-               progress: Optional[Progress]) -> float:
+               progress: Optional[Progress], weights: Optional[torch.Tensor]) -> float:
     if epochs <= 0:
-        return accuracy(net, data.val.x, data.val.y)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        return _val_acc(net, data)
     xt, yt = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
-    best, best_state, stale = -1.0, None, 0
+    per_epoch = max(math.ceil(len(xt) / cfg.batch_size), cfg.min_batches)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(epochs * per_epoch, cfg.warmup))
+    stop_early = early_stopping(cfg, data)
+    best, best_state, stale, val = -1.0, None, 0, 0.0
     for epoch in range(epochs):
         net.train()
         total = 0.0
-        for idx in _batches(len(xt), cfg.batch_size, gen):
-            loss = F.cross_entropy(net(xt[idx]), yt[idx])
+        for idx in _batches(len(xt), cfg.batch_size, cfg.min_batches, gen):
+            xb = augment(xt[idx], cfg, gen) if cfg.augment else xt[idx]
+            loss = F.cross_entropy(net(xb), yt[idx], weight=weights)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
             total += float(loss.detach()) * len(idx)
-        sched.step()
-        val = accuracy(net, data.val.x, data.val.y)
+        val = _val_acc(net, data)
         if progress:
-            progress(phase, epoch + 1, epochs, {"loss": total / len(xt), "val_acc": val})
+            progress(phase, epoch + 1, epochs, {"loss": total / (per_epoch * cfg.batch_size), "val_acc": val})
+        if not stop_early:
+            continue
         if val > best:
             best, best_state, stale = val, copy.deepcopy(net.state_dict()), 0
         else:
@@ -94,7 +190,31 @@ def _run_phase(net: QATNet, data: Dataset, cfg: TrainConfig, epochs: int, phase:
                 break
     if best_state is not None:
         net.load_state_dict(best_state)
-    return best
+        return best
+    return val
+
+
+def choices(cfg: TrainConfig, data: Dataset) -> Dict[str, object]:
+    """What this training did and why (recorded in ``model.yaml`` as ``metrics.training``)."""
+    n = len(data.train.y)
+    return {
+        "protocol": "early-stopping" if early_stopping(cfg, data) else "fixed-schedule",
+        "protocol_reason": (f"{n} training samples >= small_data={cfg.small_data}: each phase keeps its best "
+                            f"validation epoch (patience {cfg.patience})" if early_stopping(cfg, data) else
+                            f"{n} training samples < small_data={cfg.small_data}: fixed schedule, last weights"),
+        "train_samples": n, "val_samples": int(len(data.val.y)), "val_from": data.val_from,
+        "epochs": {"float": cfg.epochs(cfg.float_epochs), "qat": cfg.epochs(cfg.qat_epochs),
+                   "qat_folded": cfg.epochs(cfg.folded_epochs)},
+        "batches_per_epoch": max(math.ceil(n / cfg.batch_size), cfg.min_batches),
+        "augmentation": ({"jitter_std": cfg.jitter, "scale_std": cfg.scale, "window_slice_min": cfg.slice_min,
+                          "p": cfg.augment_p} if cfg.augment else None),
+        "class_weights": ([round(float(v), 6) for v in class_weights(data.train.y, data.classes)]
+                          if cfg.class_balance else None),
+        "lr_schedule": f"AdamW lr={cfg.lr} wd={cfg.weight_decay}, linear warm-up {cfg.warmup:.0%} then cosine, "
+                       "per phase",
+        "fidelity": cfg.fidelity,
+        "preprocessing": dict(data.preprocessing),
+    }
 
 
 def train(topology: Topology, data: Dataset, cfg: Optional[TrainConfig] = None, progress: Optional[Progress] = None,
@@ -118,18 +238,21 @@ def train(topology: Topology, data: Dataset, cfg: Optional[TrainConfig] = None, 
     net = QATNet(topology)
     if init is not None:
         inherit(net, init)
-    _run_phase(net, data, cfg, cfg.float_epochs, "float", gen, progress)
+    weights = torch.from_numpy(class_weights(data.train.y, data.classes)).float() if cfg.class_balance else None
+    _run_phase(net, data, cfg, cfg.epochs(cfg.float_epochs), "float", gen, progress, weights)
     net.set_quant(True)
-    _run_phase(net, data, cfg, cfg.qat_epochs, "qat", gen, progress)
+    _run_phase(net, data, cfg, cfg.epochs(cfg.qat_epochs), "qat", gen, progress, weights)
     net.fold_batchnorm()
-    val_acc = _run_phase(net, data, cfg, cfg.folded_epochs, "qat-folded", gen, progress)
+    val_acc = _run_phase(net, data, cfg, cfg.epochs(cfg.folded_epochs), "qat-folded", gen, progress, weights)
     net.eval()
     net.freeze()
     train_time = time.perf_counter() - t0
     model = export(net)
+    model.preprocessing = dict(data.preprocessing)
     metrics = evaluate(model, net, data)
     metrics.update(val_acc=val_acc, train_time_s=round(train_time, 2), params=topology.params(), macs=topology.macs(),
-                   dataset=data.name, seed=cfg.seed, config=asdict(cfg))
+                   dataset=data.source or data.name, dataset_name=data.name, seed=cfg.seed, config=asdict(cfg),
+                   training=choices(cfg, data))
     model.metrics = metrics
     return TrainResult(model, net, metrics)
 

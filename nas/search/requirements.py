@@ -26,7 +26,9 @@
       schedule: default              # default | quick (nas/train.py TrainConfig)
       float_epochs: 30               # optional overrides of the schedule
       inherit: true                  # Lamarckian: children start from their parent's weights
-    space: {...}                     # nas/search/space.py (optional)
+      short_fraction: 0.111          # optional multi-fidelity (nas/search/fidelity.py): first rung's fraction
+      reduction_factor: 3            #   of the epochs; the top 1/3 at each rung train longer, up to the full schedule
+    space: {...}                     # nas/search/space.py (optional); unset fields follow the input length
     initial_topologies: []           # topology YAML files trained in generation 0
 
 Every error names the file and the field.
@@ -77,11 +79,13 @@ class Training:
     patience: Optional[int] = None
     batch_size: Optional[int] = None
     lr: Optional[float] = None
+    short_fraction: Optional[float] = None  # multi-fidelity: None = every candidate trains the full schedule
+    reduction_factor: int = 3
 
     def config(self, seed: int) -> TrainConfig:
         cfg = TrainConfig.quick() if self.schedule == "quick" else TrainConfig()
         over = {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in ("schedule", "inherit") and v is not None}
+                if k not in ("schedule", "inherit", "short_fraction", "reduction_factor") and v is not None}
         return dataclasses.replace(cfg, seed=seed, threads=1, **over)
 
 
@@ -98,6 +102,11 @@ class Requirements:
     space: SearchSpace = SearchSpace()
     initial_topologies: List[str] = field(default_factory=list)
     source: str = "<requirements>"
+    space_doc: Dict[str, Any] = field(default_factory=dict)  # the space fields the file sets
+
+    def for_input(self, length: int) -> "Requirements":
+        """These requirements with the space derived for inputs of ``length`` samples (unset fields)."""
+        return dataclasses.replace(self, space=SearchSpace.for_input(length, self.space_doc or None))
 
     @property
     def min_accuracy(self) -> float:
@@ -161,6 +170,14 @@ def _dataclass_section(cls: Any, doc: Mapping[str, Any], name: str, src: str) ->
             kw[k] = v
         elif k in ("lr", "wall_time_min"):
             kw[k] = float(_num(where, v))
+        elif k == "short_fraction":
+            kw[k] = float(_num(where, v))
+            if not kw[k] < 1:
+                raise RequirementsError(f"{where}: {v!r} must be a fraction in (0, 1)")
+        elif k == "reduction_factor":
+            kw[k] = int(_num(where, v, integer=True))
+            if kw[k] < 2:
+                raise RequirementsError(f"{where}: {v!r} must be an integer >= 2")
         elif k == "float_epochs" or k == "qat_epochs" or k == "folded_epochs":
             kw[k] = int(_num(where, v, integer=True, positive=False))
             if kw[k] < 0:
@@ -235,9 +252,13 @@ def parse(doc: Any, src: str = "<requirements>") -> Requirements:
     for p in inits:
         if not Path(p).is_file():
             raise RequirementsError(f"{src}: initial_topologies: {p}: file not found")
-    return Requirements(dataset=doc["dataset"], board=doc["board"], seed=seed, parallelization=par,
+    dataset = doc["dataset"]
+    if src != "<requirements>" and Path(dataset).suffix.lower() in (".npz", ".tsv", ".arff") \
+            and not Path(dataset).is_absolute() and (base / dataset).exists():
+        dataset = str((base / dataset).resolve())  # a file next to the requirements, like initial_topologies
+    return Requirements(dataset=dataset, board=doc["board"], seed=seed, parallelization=par,
                         constraints=constraints, objectives=dict(objectives), budget=budget, training=training,
-                        space=space, initial_topologies=inits, source=src)
+                        space=space, initial_topologies=inits, source=src, space_doc=dict(doc.get("space") or {}))
 
 
 def load_requirements(path: Union[str, Path]) -> Requirements:

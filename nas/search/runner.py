@@ -21,6 +21,7 @@ import numpy as np
 from ..costmodel import CostModelError
 from ..data import load_dataset
 from ..topology import Topology, TopologyError
+from . import fidelity
 from .evaluate import MODEL_FILES, NET_FILE, TrainJob
 from .journal import Journal, JournalError, Record
 from .metrics import Costing
@@ -46,11 +47,12 @@ class Runner:
 
     def __init__(self, req: Requirements, run_dir: Path, executor: Any, costing: Costing, resume: bool = False,
                  observer: Optional[Observer] = None, strategy: str = "lemonade"):
-        self.req, self.run_dir, self.executor, self.costing = req, Path(run_dir), executor, costing
+        self.run_dir, self.executor, self.costing = Path(run_dir), executor, costing
         self.observer = observer or (lambda event, info: None)
         data = load_dataset(req.dataset)  # fails early on a bad dataset; workers load their own copy
         self.dataset_name = data.name
         self.length, self.channels, self.classes = data.length, data.channels, data.classes
+        self.req = req = req.for_input(self.length)  # space fields the file leaves unset follow the input length
         self.journal = Journal(self.run_dir, create=not resume)
         if resume:
             stored = self.journal.get("fingerprint")
@@ -66,6 +68,9 @@ class Runner:
             self.journal.set(requirements=req.to_dict(), fingerprint=req.fingerprint(), strategy=strategy,
                              generation=-1, elapsed_s=0.0, cost_model=costing.source.describe())
         self.keys = self.journal.keys()
+        self.fidelity = fidelity.from_training(req.training, req.seed)
+        if self.fidelity is not None:
+            self.fidelity.replay([r.metrics for r in sorted(self.journal.records("done"), key=lambda r: r.id)])
         self.t_start = time.time()
         self.elapsed0 = float(self.journal.get("elapsed_s", 0.0))
 
@@ -121,9 +126,11 @@ class Runner:
         self.journal.add_pending(records, **meta)
         self.keys.update(r.key for r in records)
 
-    def _job(self, rec: Record, inherit: bool) -> TrainJob:
+    def _job(self, rec: Record, inherit: bool, rung: int = 0) -> TrainJob:
         topo = self.topology(rec.genotype, rec.name)
         cfg = self.req.training.config(seed=self.req.seed * 100_003 + rec.id)
+        if self.fidelity is not None:
+            cfg.fidelity = self.fidelity.fractions[rung]
         job = TrainJob(rec.id, rec.name, topo.to_dict(), self.req.dataset, cfg.__dict__.copy())
         if inherit and rec.parent is not None:
             parent_dir = self.run_dir / "evals" / f"c{rec.parent:04d}"
@@ -135,17 +142,30 @@ class Runner:
         return job
 
     def evaluate(self, records: Sequence[Record]) -> List[Record]:
-        """Train pending ``records`` in parallel; journal each as it finishes. Returns them updated."""
+        """Train pending ``records`` in parallel; journal each as it finishes. Returns them updated.
+
+        With multi-fidelity (:mod:`.fidelity`) a record is trained rung after rung while the
+        pruner promotes it; it is journaled once, with its last training."""
         inherit = self.req.training.inherit
-        futures = {self.executor.submit(self._job(r, inherit)): r for r in records}
+        mf = self.fidelity
+        futures: Dict[Any, Tuple[Record, int]] = {}
+        pending: set = set()
+
+        def submit(rec: Record, rung: int) -> None:
+            fut = self.executor.submit(self._job(rec, inherit, rung))
+            futures[fut] = (rec, rung)
+            pending.add(fut)
+
+        for r in records:
+            submit(r, 0)
         self.observer("submitted", {"records": list(records)})
         out: List[Record] = []
         try:
-            pending = set(futures)
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    rec = futures[fut]
+                    pending.discard(fut)
+                    rec, rung = futures.pop(fut)
                     try:
                         result = fut.result()
                     except Exception as exc:  # a failed training is journaled, the search goes on
@@ -153,15 +173,24 @@ class Runner:
                             raise
                         rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}"
                         self.journal.fail(rec.id, rec.error)
+                        if mf is not None:
+                            mf.fail(rec.id)
                     else:
+                        metrics = result["metrics"]
+                        if mf is not None:
+                            if mf.report(rec.id, rung, float(metrics.get("val_acc_int", 0.0))):
+                                self.observer("promoted", {"record": rec, "rung": rung + 1})
+                                submit(rec, rung + 1)
+                                continue
+                            metrics = {**metrics, **mf.metrics(rec.id, rung)}
                         self._store(rec, result["files"])
-                        self.journal.finish(rec.id, result["metrics"])
-                        rec.status, rec.metrics = "done", result["metrics"]
+                        self.journal.finish(rec.id, metrics)
+                        rec.status, rec.metrics = "done", metrics
                     out.append(rec)
                     self.observer("evaluated", {"record": rec, "done": self.journal.count("done"),
                                                 "total": self.req.budget.evaluations})
         except BaseException:
-            for f in futures:
+            for f in list(futures):
                 f.cancel()
             raise
         return out

@@ -22,6 +22,22 @@ names below, and every field is optional (defaults shown)::
     input_bits: [8]
     classifier_weight_bits: [4, 5, 6, 7, 8]
     classifier_act_bits: [16]
+    first_strides: []                               # strides allowed in block 0 ([] = strides)
+    min_receptive_field: 0                          # input samples the last block must see at least
+
+**Derived from the input** (:meth:`SearchSpace.for_input`, what a search uses): fields the
+requirements do not set follow the input length ``L`` so that the receptive field can cover
+the signal within a few thousand parameters, and long inputs are cut down early, as the HALF
+AF design does with stride 4 in its first block::
+
+    L <= 256          blocks [1, 4]   strides [1, 2]      first_strides = strides  min_receptive_field 0
+    256 < L <= 1024   blocks [2, B]   strides [1, 2, 4]   first_strides [2, 4]     min_receptive_field ceil(L / 8)
+    L > 1024          blocks [2, B]   strides [1, 2, 4]   first_strides [4]        min_receptive_field ceil(L / 8)
+
+with ``B = clamp(2 + ceil(log4(L / 16)), 4, 8)`` and pools ``[0, 2, 4]`` (``[0, 2, 4, 8]`` above
+1024). The receptive field (:meth:`Genotype.receptive_field`) counts convolutions, strides and
+pooling; the global average pooling after the last block is not counted. Screening still
+rejects what does not fit the board or the cheap constraints.
 
 Mutations (:func:`mutate`): insert/remove a block, change filters/kernel/stride, swap Conv1D
 and DepthwiseSeparableConv1D, change one layer's bit widths, add/remove pooling. A genotype is
@@ -33,6 +49,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -86,6 +103,17 @@ class Genotype:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def receptive_field(self) -> int:
+        """Input samples one output position of the last block depends on."""
+        rf, jump = 1, 1
+        for b in self.blocks:
+            rf += (b.kernel - 1) * jump
+            jump *= b.stride
+            if b.pool:
+                rf += (b.pool - 1) * jump
+                jump *= b.pool
+        return rf
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Genotype":
@@ -149,6 +177,28 @@ class SearchSpace:
     input_bits: Tuple[int, ...] = (8,)
     classifier_weight_bits: Tuple[int, ...] = (4, 5, 6, 7, 8)
     classifier_act_bits: Tuple[int, ...] = (16,)
+    first_strides: Tuple[int, ...] = ()  # () = strides
+    min_receptive_field: int = 0
+
+    @property
+    def block0_strides(self) -> Tuple[int, ...]:
+        return self.first_strides or self.strides
+
+    @classmethod
+    def derived(cls, length: int) -> Dict[str, Any]:
+        """The fields that follow the input length (module docstring)."""
+        if length <= 256:
+            return {}
+        top = min(8, max(4, 2 + math.ceil(math.log(max(length / 16, 1.0), 4))))
+        return {"blocks": (2, top), "strides": (1, 2, 4), "first_strides": (2, 4) if length <= 1024 else (4,),
+                "pools": (0, 2, 4) if length <= 1024 else (0, 2, 4, 8), "min_receptive_field": math.ceil(length / 8)}
+
+    @classmethod
+    def for_input(cls, length: int, doc: Any = None, where: str = "space") -> "SearchSpace":
+        """The space for inputs of ``length`` samples: derived fields, overridden by ``doc``."""
+        given = cls.from_dict(doc, where)
+        set_ = set(doc or {})
+        return dataclasses.replace(given, **{k: v for k, v in cls.derived(length).items() if k not in set_})
 
     @classmethod
     def from_dict(cls, doc: Any, where: str = "space") -> "SearchSpace":
@@ -171,6 +221,12 @@ class SearchSpace:
                 if not isinstance(v, list) or not v or any(t not in OPS for t in v):
                     raise SpaceError(f"{where}.layer_types: expected a non-empty list of {', '.join(OPS)}")
                 kw[k] = tuple(dict.fromkeys(v))
+            elif k == "min_receptive_field":
+                if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                    raise SpaceError(f"{where}.min_receptive_field: {v!r} must be an integer >= 0")
+                kw[k] = v
+            elif k == "first_strides" and v == []:
+                kw[k] = ()
             elif k.endswith("bits"):
                 kw[k] = _ints(k, v, where, LEGAL_BITS)
             elif k == "pools":
@@ -182,7 +238,7 @@ class SearchSpace:
         return cls(**kw)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {k: list(v) for k, v in dataclasses.asdict(self).items()}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
     # ------------------------------------------------------------------ membership
     def check(self, g: Genotype) -> Optional[str]:
@@ -194,6 +250,8 @@ class SearchSpace:
                                          ("kernel", b.kernel, self.kernels), ("stride", b.stride, self.strides),
                                          ("pool", b.pool, self.pools), ("w_bits", b.w_bits, self.weight_bits),
                                          ("a_bits", b.a_bits, self.act_bits)):
+                if gene == "stride" and i == 0:
+                    allowed = self.block0_strides
                 if value not in allowed:
                     return f"block {i}: {gene}={value} not in {list(allowed)}"
         for gene, value, allowed in (("classifier w_bits", g.clf_w_bits, self.classifier_weight_bits),
@@ -201,19 +259,22 @@ class SearchSpace:
                                      ("input bits", g.input_bits, self.input_bits)):
             if value not in allowed:
                 return f"{gene}={value} not in {list(allowed)}"
+        if self.min_receptive_field and g.receptive_field() < self.min_receptive_field:
+            return f"receptive field {g.receptive_field()} < min_receptive_field {self.min_receptive_field}"
         return None
 
     # ------------------------------------------------------------------ sampling
-    def random_block(self, rng: np.random.Generator) -> Block:
+    def random_block(self, rng: np.random.Generator, first: bool = False) -> Block:
         c = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
-        return Block(c(self.layer_types), c(self.filters), c(self.kernels), c(self.strides), c(self.pools),
-                     c(self.weight_bits), c(self.act_bits))
+        return Block(c(self.layer_types), c(self.filters), c(self.kernels),
+                     c(self.block0_strides if first else self.strides), c(self.pools), c(self.weight_bits),
+                     c(self.act_bits))
 
     def sample(self, rng: np.random.Generator) -> Genotype:
         """A uniformly random genotype (may still be an invalid network: check it)."""
         n = int(rng.integers(self.blocks[0], self.blocks[1] + 1))
         c = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
-        return Genotype(tuple(self.random_block(rng) for _ in range(n)), c(self.classifier_weight_bits),
+        return Genotype(tuple(self.random_block(rng, first=i == 0) for i in range(n)), c(self.classifier_weight_bits),
                         c(self.classifier_act_bits), c(self.input_bits))
 
     # ------------------------------------------------------------------ fixed-length encoding (baselines)
@@ -222,7 +283,8 @@ class SearchSpace:
         p: Dict[str, Tuple[Any, ...]] = {"blocks": tuple(range(self.blocks[0], self.blocks[1] + 1))}
         for i in range(self.blocks[1]):
             p.update({f"b{i}_op": self.layer_types, f"b{i}_filters": self.filters, f"b{i}_kernel": self.kernels,
-                      f"b{i}_stride": self.strides, f"b{i}_pool": self.pools, f"b{i}_w_bits": self.weight_bits,
+                      f"b{i}_stride": self.block0_strides if i == 0 else self.strides, f"b{i}_pool": self.pools,
+                      f"b{i}_w_bits": self.weight_bits,
                       f"b{i}_a_bits": self.act_bits})
         p.update({"clf_w_bits": self.classifier_weight_bits, "clf_a_bits": self.classifier_act_bits,
                   "input_bits": self.input_bits})
@@ -339,10 +401,10 @@ MUTATIONS: Dict[str, Mutation] = {
 
 
 def mutate(space: SearchSpace, g: Genotype, rng: np.random.Generator, tries: int = 20) -> Optional[Tuple[Genotype, str]]:
-    """One random mutation of ``g`` that changes it (None if none applies)."""
+    """One random mutation of ``g`` that changes it and stays in ``space`` (None if none applies)."""
     names = list(MUTATIONS)
     for _ in range(tries):
         out = MUTATIONS[names[int(rng.integers(len(names)))]](space, g, rng)
-        if out is not None and out[0] != g:
+        if out is not None and out[0] != g and space.check(out[0]) is None:
             return out
     return None

@@ -19,7 +19,8 @@ SHOWN = 8
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("infer", help="run the active overlay on INPUT.npy (floats are quantized, integers used as-is)")
+    p = sub.add_parser("infer", help="run the active overlay on INPUT.npy (floats: raw samples, preprocessed as the "
+                                     "bundle records, then quantized; integers used as-is)")
     p.add_argument("input", type=Path, help=".npy batch (N, L, C), or (N, L) for one channel; N >= 1")
     add_common(p, boards="one")
     p.add_argument("--allow-nonfinite", action="store_true",
