@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Yosys resource table of the reference design (README): three unrollings, two Zynq parts.
 
-    .venv/bin/python scripts/bench_synth.py [--model runs/reference/model] [--work runs/bench_synth]
+    .venv/bin/python scripts/bench_synth.py [--model runs/reference/model | --bits 4] [--work runs/bench_synth]
                                             [--levels folded,x16,max] [--boards pynq-z2,zcu104]
 
 For each unrolling the reference model is generated with ``--backend rtl`` for pynq-z2
@@ -72,6 +72,24 @@ def model_dir(arg: str) -> Path:
     return p
 
 
+def low_bit_model(bits: int, work: Path) -> Path:
+    """The reference topology at ``bits``-bit weights and activations (logits stay 16-bit) with
+    random integer weights (tests/random_models.py, seed 0): for resources only, not trained."""
+    import yaml
+    sys.path.insert(0, str(ROOT / "tests"))
+    from random_models import random_model
+    from sustainml.nas.topology import Topology
+
+    doc = yaml.safe_load((ROOT / "nas/examples/ecg_baseline.yaml").read_text())
+    doc["name"] = f"ecg_baseline_w{bits}a{bits}"
+    for layer in doc["layers"]:
+        if "weight_bits" in layer:
+            layer["weight_bits"] = bits
+            if layer.get("act_bits") != 16:
+                layer["act_bits"] = bits
+    return random_model(Topology.from_dict(doc), seed=0).save(work / f"model_w{bits}a{bits}")
+
+
 def generate_levels(mdir: Path, work: Path, levels: List[str]) -> Dict[str, Path]:
     from sustainml.host.generate import generate
 
@@ -96,11 +114,13 @@ def main(argv: List[str] = None) -> int:
     ap.add_argument("--work", default="runs/bench_synth", type=Path)
     ap.add_argument("--levels", default="folded,x16,max")
     ap.add_argument("--boards", default="pynq-z2,zcu104")
+    ap.add_argument("--bits", type=int, default=None,
+                    help="instead of --model: the reference topology at this weight/activation width, random weights")
     args = ap.parse_args(argv)
     from sustainml.host.synth import synth
     from sustainml.nas.catalogue import get_board
 
-    mdir = model_dir(args.model)
+    mdir = low_bit_model(args.bits, args.work) if args.bits else model_dir(args.model)
     levels = args.levels.split(",")
     builds = generate_levels(mdir, args.work, levels)
     boards = args.boards.split(",")
