@@ -6,9 +6,13 @@ from the cost model's priors (board/sim/params.yaml; nothing here reads it). Eve
 is measured on those simulated boards through pynq and the board runtime: simulated measurements.
 
 1. Campaign: ``--designs`` calibration designs (random topologies, random-weight models, varied
-   unrolling and PL clock; generated and built as HLS C-simulation overlays) per board on the
-   simulated PYNQ-Z2 (no rails: simulated external meter) and ZCU104 (PMBus rails), both boards
-   in parallel, batches 1 and 8, two repetitions.
+   unrolling and PL clock; generated with the RTL backend and built as rtlsim overlays, so the
+   hardware time of a call is the Verilator cycle count of the circuit at the PL clock) per board
+   on the simulated PYNQ-Z2 (no rails: simulated external meter) and ZCU104 (PMBus rails), both
+   boards in parallel, batches 1 and 8, two repetitions of ``--calls`` calls (the circuit's cycle
+   count is deterministic; the calls only matter for the driver's host time). Board power is
+   still the simulated board's parametric power model (board/sim/model.py), not the circuit's
+   activity.
 2. ``refine`` per board: prediction error of the prior and of the refined model on held-out
    designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy.
 3. NAS with the prior vs the refined PYNQ-Z2 model: two ``sustainml search`` runs (same seed,
@@ -17,7 +21,7 @@ is measured on those simulated boards through pynq and the board runtime: simula
    same cost model and built as a sim overlay; both picks are then measured on the simulated
    PYNQ-Z2 (measured energy per inference).
 
-    .venv/bin/python scripts/bench_refine.py [--designs 24] [--evaluations 24] [--work DIR] [--skip-nas]
+    .venv/bin/python scripts/bench_refine.py [--designs 24] [--evaluations 24] [--work DIR] [--skip-nas] [--calls 20]
 """
 from __future__ import annotations
 
@@ -45,8 +49,11 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+CALLS = [200]
+
+
 def campaign(path: Path, boards, overlays, **extra) -> Path:
-    doc = {"name": path.stem, "boards": list(boards), "overlays": overlays, "batches": [1, 8], "calls": 200,
+    doc = {"name": path.stem, "boards": list(boards), "overlays": overlays, "batches": [1, 8], "calls": CALLS[0],
            "repetitions": 2, "warmup": 5, "power": {"interval_s": 0.005, "idle_s": 0.15, "meter": "sim"}, **extra}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     t0 = time.time()
@@ -147,7 +154,9 @@ def main() -> int:
     ap.add_argument("--evaluations", type=int, default=24, help="trainings per NAS run (default 24)")
     ap.add_argument("--work", type=Path, default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--skip-nas", action="store_true", help="only the campaign and the refinement")
+    ap.add_argument("--calls", type=int, default=20, help="timed calls per unit (default 20)")
     args = ap.parse_args()
+    CALLS[0] = args.calls
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_refine-"))
     work.mkdir(parents=True, exist_ok=True)
     log(f"work directory: {work}")
