@@ -77,11 +77,11 @@ def refinement_tables(db_path: Path, out_dir: Path) -> Dict[str, Any]:
                 b, a = r.errors["before"].get(m), r.errors["after"].get(m)
                 if b and a:
                     rows.append([board, len(r.observations), m, f"{b['mape_pct']:.1f}%", f"{b['max_pct']:.1f}%",
-                                 f"{b['bias_pct']:+.1f}%", f"**{a['mape_pct']:.1f}%**", f"{a['max_pct']:.1f}%",
-                                 a["n"]])
+                                 f"{b['bias_pct']:+.1f}%", f"{b['within10_pct']:.0f}%", f"**{a['mape_pct']:.1f}%**",
+                                 f"{a['max_pct']:.1f}%", f"{a['within10_pct']:.0f}%", a["n"]])
     print("\n### Prediction error on held-out designs (4-fold by design), simulated boards\n")
-    print(markdown_table(["board", "designs", "metric", "prior MAPE", "prior max", "prior bias",
-                          "refined MAPE", "refined max", "points"], rows))
+    print(markdown_table(["board", "designs", "metric", "prior MAPE", "prior max", "prior bias", "prior ±10%",
+                          "refined MAPE", "refined max", "refined ±10%", "points"], rows))
     return results
 
 

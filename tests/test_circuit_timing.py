@@ -115,7 +115,11 @@ def test_cost_model_cannot_see_the_memory_model(bundles, tmp_path):
     fast_db = _measure(bundles, fast_dir)
     prior = load_coefficients("pynq-z2")
     with MeasurementDB(fast_db) as db:
-        refined_fast = refine(db, "sim:pynq-z2", folds=3).refined
+        r = refine(db, "sim:pynq-z2", folds=3)
+    refined_fast = r.refined
+    assert "hardware time: 4 circuit cycles (Verilator)" in refined_fast.source
+    within = r.errors["after"]["hardware time"]["within10_pct"]
+    assert 0.0 <= within <= 100.0 and r.errors["after"]["hardware time"]["n"] == 8
 
     # the slower DDR is real to the circuit: every measured call takes longer
     slow_db = _measure(slow, slow_dir)

@@ -234,6 +234,7 @@ def test_refine_cli_writes_where_the_search_looks(calibration_db, tmp_path, monk
     src = resolve("pynq-z2")
     assert src.kind == "refined" and src.path == tmp_path / "models" / "pynq-z2.yaml"
     assert "refined from 16 designs measured on sim:pynq-z2" in src.coeffs.source
+    assert "hardware time: 16 formula board, no circuit timing" in src.coeffs.source  # C-sim bundles: labelled
     assert src.coeffs.table("power")["static_w"] != load_coefficients("pynq-z2").table("power")["static_w"]
     assert sustainml_main(["refine", "--db", str(calibration_db), "--board", "kv260"]) == 2
     assert "no measurements for board 'kv260'" in capsys.readouterr().err
