@@ -14,7 +14,9 @@ is measured on those simulated boards through pynq and the board runtime: simula
    still the simulated board's parametric power model (board/sim/model.py), not the circuit's
    activity.
 2. ``refine`` per board: prediction error of the prior and of the refined model on held-out
-   designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy.
+   designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy
+   (MAPE, max, share within +-10%); then both judged on ``--fresh`` random designs of another seed,
+   built and measured after the fit.
 3. NAS with the prior vs the refined PYNQ-Z2 model: two ``sustainml search`` runs (same seed,
    budget, accuracy constraint; cost-model-driven ``energy`` parallelization). Each run's pick is
    its lowest-predicted-energy Pareto point that meets the accuracy constraint, generated with the
@@ -83,6 +85,33 @@ def refinement_tables(db_path: Path, out_dir: Path) -> Dict[str, Any]:
     print(markdown_table(["board", "designs", "metric", "prior MAPE", "prior max", "prior bias", "prior ±10%",
                           "refined MAPE", "refined max", "refined ±10%", "points"], rows))
     return results
+
+
+def fresh_table(db_path: Path, models: Path, boards=BOARDS) -> None:
+    """The refined models (fitted on the calibration designs) and the priors judged on fresh random
+    designs drawn after the fit (another seed; never part of any fit)."""
+    from sustainml.host.measure.refine import error_table, predict
+    from sustainml.nas.costmodel import load_coefficients
+
+    rows = []
+    with MeasurementDB(db_path) as db:
+        for board in boards:
+            if board not in db.boards():
+                continue
+            cat, obs = load_observations(db, board)
+            refined = load_coefficients(cat, models / f"{cat.name}.yaml")
+            prior = load_coefficients(cat, COEFF_DIR / f"{cat.name}.yaml")
+            before = error_table(obs, [predict(o, cat, prior) for o in obs])
+            after = error_table(obs, [predict(o, cat, refined) for o in obs])
+            for m in METRICS:
+                b, a = before.get(m), after.get(m)
+                if b and a:
+                    rows.append([board, len(obs), m, f"{b['mape_pct']:.1f}%", f"{b['max_pct']:.1f}%",
+                                 f"{b['within10_pct']:.0f}%", f"**{a['mape_pct']:.1f}%**", f"{a['max_pct']:.1f}%",
+                                 f"{a['within10_pct']:.0f}%", a["n"]])
+    print("\n### Fresh random designs drawn after the fit (never fitted on), simulated boards\n")
+    print(markdown_table(["board", "fresh designs", "metric", "prior MAPE", "prior max", "prior ±10%",
+                          "refined MAPE", "refined max", "refined ±10%", "points"], rows))
 
 
 def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
@@ -155,6 +184,8 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--skip-nas", action="store_true", help="only the campaign and the refinement")
     ap.add_argument("--calls", type=int, default=20, help="timed calls per unit (default 20)")
+    ap.add_argument("--fresh", type=int, default=24, help="fresh random designs per board judged after the fit "
+                    "(default 24; 0: none)")
     args = ap.parse_args()
     CALLS[0] = args.calls
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_refine-"))
@@ -165,6 +196,9 @@ def main() -> int:
     models = work / "cost-models"
     models.mkdir(exist_ok=True)
     refinement_tables(db, models)
+    if args.fresh:
+        fresh = campaign(work / "fresh.yaml", BOARDS, [{"calibration": args.fresh, "seed": 2}], db="fresh.sqlite")
+        fresh_table(fresh, models)
     if not args.skip_nas:
         nas_comparison(work, models / "pynq-z2.yaml", args.evaluations)
     log(f"total {time.time() - t0:.0f} s")
