@@ -20,8 +20,8 @@ is measured on those simulated boards through pynq and the board runtime: simula
 3. NAS with the prior vs the refined PYNQ-Z2 model: two ``sustainml search`` runs (same seed,
    budget, accuracy constraint; cost-model-driven ``energy`` parallelization). Each run's pick is
    its lowest-predicted-energy Pareto point that meets the accuracy constraint, generated with the
-   same cost model and built as a sim overlay; both picks are then measured on the simulated
-   PYNQ-Z2 (measured energy per inference).
+   same cost model and built as an rtlsim overlay; both picks are then measured on the simulated
+   PYNQ-Z2 (measured energy per inference: circuit time, parametric power model).
 
     .venv/bin/python scripts/bench_refine.py [--designs 24] [--evaluations 24] [--work DIR] [--skip-nas] [--calls 20]
 """
@@ -115,7 +115,7 @@ def fresh_table(db_path: Path, models: Path, boards=BOARDS) -> None:
 
 
 def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
-    from sustainml.host.build import build_sim
+    from sustainml.host.rtlgen.bundle import build_rtlsim
     from sustainml.host.generate import generate
     from sustainml.nas.search import load_requirements, run_search
     from sustainml.nas.search.evaluate import ProcessExecutor
@@ -149,8 +149,8 @@ def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
             pick = min(ok, key=lambda r: r.values["energy_uj"])
             point = work / f"search-{tag}" / "pareto" / pick.name
             gen = generate(point, work / "builds" / tag, "pynq-z2", objective="energy", cost_model=coeff_file,
-                           name=f"nas_{tag}_{pick.name}")
-            bundle = build_sim(work / "builds" / tag, work / "overlays", echo=lambda _: None)
+                           name=f"nas_{tag}_{pick.name}", backend="rtl")
+            bundle = build_rtlsim(work / "builds" / tag, work / "overlays", echo=lambda _: None)
             picks[tag] = {"record": pick, "bundle": bundle, "folding": gen.folding, "front": len(res.front)}
     finally:
         pool.shutdown()
