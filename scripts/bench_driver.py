@@ -7,8 +7,9 @@ Runs ``Dnnu.benchmark`` (pynq's Overlay/allocate/MMIO over the simulated device)
 batch sizes and reports the simulated hardware time (an rtlsim bundle: the circuit's Verilator
 cycle count at the PL clock; a C-simulation bundle: the formula board, no circuit timing), the
 end-to-end time per call and the driver's overhead beyond the hardware time (cache maintenance,
-register I/O, polling, copies; host time on this machine). Without --bundle it uses overlays/ecg_baseline if present, else a sim bundle
-around the protocol test kernel (tests/sim_bundles.py): the overhead does not depend on the kernel.
+register I/O, polling, copies; host time on this machine). Without --bundle it uses
+overlays/ecg_baseline if present, else a sim bundle around the protocol test kernel
+(tests/sim_bundles.py): the overhead does not depend on the kernel.
 """
 from __future__ import annotations
 

@@ -367,8 +367,9 @@ def overlays_for(c: Campaign, board: Any, log: Callable[[str], None] = lambda s:
             continue
         if not isinstance(board, SimBoard):
             what = "Pareto sets" if "pareto" in src else "calibration designs"
-            raise CampaignError(f"{c.path}: board {board.name}: {what} are built as simulated bundles only; a real board "
-                                "needs bitstream bundles (sustainml build): list their directories under overlays")
+            raise CampaignError(f"{c.path}: board {board.name}: {what} are built as simulated bundles only; "
+                                "a real board needs bitstream bundles (sustainml build): list their directories "
+                                "under overlays")
         if "pareto" in src:
             out += designs.build_pareto(src["pareto"], board.board.name, c.work, src["objective"], log,
                                         src["backend"])
