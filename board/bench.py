@@ -43,6 +43,15 @@ class BenchmarkResult:
         return asdict(self)
 
 
+def timing_note(dnnu: Any) -> str:
+    """Where a simulated board's hardware time comes from, by bundle kind."""
+    if dnnu.bundle.kind == "rtlsim":
+        return ("simulated board: hardware time = the RTL's Verilator cycle count (ap_start -> ap_done) at the PL "
+                "clock; driver time measured on this host (not the board's ARM core)")
+    return ("simulated board, C-simulation bundle: NO circuit timing; hardware time is the formula board's "
+            "estimate (board/sim/model.py), build --rtlsim for the circuit's cycles")
+
+
 def _inputs(dnnu: Any, batch: int) -> np.ndarray:
     """Golden inputs (repeated to ``batch``) when the bundle has them, else seeded in-range integers."""
     try:
@@ -83,7 +92,7 @@ def benchmark(dnnu: Any, n: int = 1000, batch: int = 1, power: Any = None, warmu
     if monitor is None:
         run()
     board = getattr(getattr(dnnu.device, "board", None), "name", None) or str(getattr(dnnu.device, "name", "board"))
-    notes = ["simulated board: hardware time from the simulation's cycle model"] if dnnu.simulated else []
+    notes = [timing_note(dnnu)] if dnnu.simulated else []
     return BenchmarkResult(board, dnnu.bundle.name, dnnu.simulated, dnnu.clock_mhz, n, batch,
                            distribution_us(e2e), distribution_us(hw), distribution_us(e2e - hw),
                            n * batch / (run.elapsed_ns * 1e-9), report.to_dict() if report else None, notes)

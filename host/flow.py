@@ -8,8 +8,10 @@ alone from what the previous one left; a stage whose artifacts exist is skipped 
 
 Defaults (``host/flow_defaults.yaml``): ECG5000, PYNQ-Z2 simulated on this machine (a
 ``host: local`` inventory entry, so the real push/agent code runs without SSH), a small search
-budget. ``--board NAME --inventory boards.yaml`` uses a real or loopback board;
-``--hardware`` builds bitstreams with Vivado/Vitis HLS instead of C-simulation overlays.
+budget. Overlays are rtlsim bundles (``backend: rtl``: the Verilog DNNU in Verilator, so the
+simulated board's hardware time is the circuit's cycle count); ``backend: hls`` builds
+C-simulation overlays (bit-exact, no circuit timing). ``--board NAME --inventory boards.yaml``
+uses a real or loopback board; ``--hardware`` builds bitstreams with Vivado/Vitis HLS.
 """
 from __future__ import annotations
 
@@ -80,6 +82,8 @@ class Flow:
         self.simulated = opts.board is None
         self.req = copy.deepcopy(self.cfg["requirements"])
         self.req["board"] = self.board
+        if self.cfg.get("backend", "rtl") not in ("rtl", "hls"):
+            raise UserError(f"{opts.config or DEFAULTS}: backend {self.cfg['backend']!r}: expected rtl or hls")
         self.log: List[Dict[str, Any]] = []
 
     # ------------------------------------------------------------------ paths
@@ -124,8 +128,14 @@ class Flow:
     # ------------------------------------------------------------------ the loop
     def plan(self) -> List[List[str]]:
         sim = "simulated (this machine, sim pynq device)" if self.simulated else f"real: inventory board {self.opts.board}"
-        build = "real: Vitis HLS + Vivado bitstream" if self.opts.hardware else "simulated: g++ C-simulation overlay"
-        return [["search (NAS, QAT training)", "real (CPU)"], ["generate HLS project", "real"],
+        if self.opts.hardware:
+            build = "real: Vitis HLS + Vivado bitstream"
+        elif self.rtl:
+            build = "simulated: Verilator rtlsim overlay (the Verilog DNNU, cycle-accurate)"
+        else:
+            build = "simulated: g++ C-simulation overlay (no circuit timing)"
+        gen = "generate HLS + Verilog project" if self.rtl else "generate HLS project"
+        return [["search (NAS, QAT training)", "real (CPU)"], [gen, "real"],
                 ["build overlay", build], ["push + smoke test", sim], ["accuracy on the board", sim],
                 ["measurement campaign", sim], ["refine cost model", "real (fit to the measurements above)"],
                 ["search with refined model", "real (CPU)"], ["report", "real"]]
@@ -142,10 +152,12 @@ class Flow:
         build_dir, overlay = self.p("build", chosen.name), self.p("overlays", chosen.name)
         self.stage("generate", lambda: (build_dir / "build.yaml").is_file(),
                    lambda: self._cli("sustainml", ["generate", str(chosen), "--board", self.board, "--objective",
-                                                   "energy", "--cost-model", prior, "--out", str(build_dir)]))
+                                                   "energy", "--cost-model", prior, "--out", str(build_dir)]
+                                     + (["--backend", "rtl"] if self.rtl else [])))
+        kind = [] if self.opts.hardware else ["--rtlsim"] if self.rtl else ["--sim"]
         self.stage("build", lambda: (overlay / DIGEST).is_file(),  # the manifest digest is written last
                    lambda: self._cli("sustainml", ["build", str(build_dir), "--out", str(self.p("overlays")),
-                                                   "--name", chosen.name] + ([] if self.opts.hardware else ["--sim"])))
+                                                   "--name", chosen.name] + kind))
         deploy = ["--inventory", str(self.inventory)]
         self.stage("push", lambda: self.p("push.json").is_file(), lambda: self.push(overlay, deploy))
         self.stage("accuracy", lambda: self.p("board-accuracy.json").is_file(), lambda: self.board_accuracy(deploy))
@@ -204,14 +216,20 @@ class Flow:
                       f"({len(data.test.y)} {data.name} test samples)")
 
     @property
+    def rtl(self) -> bool:
+        """Simulated overlays are rtlsim bundles (config ``backend: rtl``, the default)."""
+        return self.cfg.get("backend", "rtl") == "rtl" and not self.opts.hardware
+
+    @property
     def campaign_board(self) -> str:
         return f"{SIM_PREFIX}{self.board}" if self.simulated else str(self.opts.board)
 
     def measure(self) -> None:
         c = self.cfg["campaign"]
+        backend = "rtl" if self.rtl else "hls"
         doc = {"name": "flow", "boards": [self.campaign_board],
-               "overlays": [{"pareto": str(self.p("search-1")), "objective": "energy"},
-                            {"calibration": int(c["calibration_designs"]), "seed": 0}],
+               "overlays": [{"pareto": str(self.p("search-1")), "objective": "energy", "backend": backend},
+                            {"calibration": int(c["calibration_designs"]), "seed": 0, "backend": backend}],
                "batches": c["batches"], "calls": c["calls"], "repetitions": c["repetitions"], "warmup": c["warmup"],
                "db": str(self.p("measurements.sqlite")), "work": str(self.p("campaign-work"))}
         if self.simulated:

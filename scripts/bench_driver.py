@@ -4,10 +4,12 @@
     .venv/bin/python scripts/bench_driver.py [--bundle overlays/NAME] [--board pynq-z2] [--n 500]
 
 Runs ``Dnnu.benchmark`` (pynq's Overlay/allocate/MMIO over the simulated device) for several
-batch sizes and reports the simulated hardware time (cycle model), the end-to-end time per
-call and the driver's overhead beyond the hardware time (cache maintenance, register I/O,
-polling, copies). Without --bundle it uses overlays/ecg_baseline if present, else a sim bundle
-around the protocol test kernel (tests/sim_bundles.py): the overhead does not depend on the kernel.
+batch sizes and reports the simulated hardware time (an rtlsim bundle: the circuit's Verilator
+cycle count at the PL clock; a C-simulation bundle: the formula board, no circuit timing), the
+end-to-end time per call and the driver's overhead beyond the hardware time (cache maintenance,
+register I/O, polling, copies; host time on this machine). Without --bundle it uses
+overlays/ecg_baseline if present, else a sim bundle around the protocol test kernel
+(tests/sim_bundles.py): the overhead does not depend on the kernel.
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def main(argv=None) -> int:
     batches = [int(b) for b in args.batches.split(",")]
     dnnu = Dnnu.load(bundle, max_batch=max(batches))
     print(f"Driver overhead on the simulated {args.board} (bundle `{dnnu.bundle.name}`, PL clock "
-          f"{dnnu.clock_mhz:g} MHz, {args.n} calls each; hardware time simulated)\n")
+          f"{dnnu.clock_mhz:g} MHz, {args.n} calls each; hardware time simulated: "
+          f"{'Verilator cycles of the RTL' if dnnu.bundle.kind == 'rtlsim' else 'formula board, no circuit timing'})\n")
     print("| batch | hw p50 (µs, simulated) | end-to-end p50 (µs) | end-to-end p99 (µs) | driver overhead p50 (µs) "
           "| overhead p95 (µs) | throughput (samples/s) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")

@@ -6,18 +6,24 @@ from the cost model's priors (board/sim/params.yaml; nothing here reads it). Eve
 is measured on those simulated boards through pynq and the board runtime: simulated measurements.
 
 1. Campaign: ``--designs`` calibration designs (random topologies, random-weight models, varied
-   unrolling and PL clock; generated and built as HLS C-simulation overlays) per board on the
-   simulated PYNQ-Z2 (no rails: simulated external meter) and ZCU104 (PMBus rails), both boards
-   in parallel, batches 1 and 8, two repetitions.
+   unrolling and PL clock; generated with the RTL backend and built as rtlsim overlays, so the
+   hardware time of a call is the Verilator cycle count of the circuit at the PL clock) per board
+   on the simulated PYNQ-Z2 (no rails: simulated external meter) and ZCU104 (PMBus rails), both
+   boards in parallel, batches 1 and 8, two repetitions of ``--calls`` calls (the circuit's cycle
+   count is deterministic; the calls only matter for the driver's host time). Board power is
+   still the simulated board's parametric power model (board/sim/model.py), not the circuit's
+   activity.
 2. ``refine`` per board: prediction error of the prior and of the refined model on held-out
-   designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy.
+   designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy
+   (MAPE, max, share within +-10%); then both judged on ``--fresh`` random designs of another seed,
+   built and measured after the fit.
 3. NAS with the prior vs the refined PYNQ-Z2 model: two ``sustainml search`` runs (same seed,
    budget, accuracy constraint; cost-model-driven ``energy`` parallelization). Each run's pick is
    its lowest-predicted-energy Pareto point that meets the accuracy constraint, generated with the
-   same cost model and built as a sim overlay; both picks are then measured on the simulated
-   PYNQ-Z2 (measured energy per inference).
+   same cost model and built as an rtlsim overlay; both picks are then measured on the simulated
+   PYNQ-Z2 (measured energy per inference: circuit time, parametric power model).
 
-    .venv/bin/python scripts/bench_refine.py [--designs 24] [--evaluations 24] [--work DIR] [--skip-nas]
+    .venv/bin/python scripts/bench_refine.py [--designs 24] [--evaluations 24] [--work DIR] [--skip-nas] [--calls 20]
 """
 from __future__ import annotations
 
@@ -45,8 +51,11 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+CALLS = [200]
+
+
 def campaign(path: Path, boards, overlays, **extra) -> Path:
-    doc = {"name": path.stem, "boards": list(boards), "overlays": overlays, "batches": [1, 8], "calls": 200,
+    doc = {"name": path.stem, "boards": list(boards), "overlays": overlays, "batches": [1, 8], "calls": CALLS[0],
            "repetitions": 2, "warmup": 5, "power": {"interval_s": 0.005, "idle_s": 0.15, "meter": "sim"}, **extra}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     t0 = time.time()
@@ -70,16 +79,43 @@ def refinement_tables(db_path: Path, out_dir: Path) -> Dict[str, Any]:
                 b, a = r.errors["before"].get(m), r.errors["after"].get(m)
                 if b and a:
                     rows.append([board, len(r.observations), m, f"{b['mape_pct']:.1f}%", f"{b['max_pct']:.1f}%",
-                                 f"{b['bias_pct']:+.1f}%", f"**{a['mape_pct']:.1f}%**", f"{a['max_pct']:.1f}%",
-                                 a["n"]])
+                                 f"{b['bias_pct']:+.1f}%", f"{b['within10_pct']:.0f}%", f"**{a['mape_pct']:.1f}%**",
+                                 f"{a['max_pct']:.1f}%", f"{a['within10_pct']:.0f}%", a["n"]])
     print("\n### Prediction error on held-out designs (4-fold by design), simulated boards\n")
-    print(markdown_table(["board", "designs", "metric", "prior MAPE", "prior max", "prior bias",
-                          "refined MAPE", "refined max", "points"], rows))
+    print(markdown_table(["board", "designs", "metric", "prior MAPE", "prior max", "prior bias", "prior ±10%",
+                          "refined MAPE", "refined max", "refined ±10%", "points"], rows))
     return results
 
 
+def fresh_table(db_path: Path, models: Path, boards=BOARDS) -> None:
+    """The refined models (fitted on the calibration designs) and the priors judged on fresh random
+    designs drawn after the fit (another seed; never part of any fit)."""
+    from sustainml.host.measure.refine import error_table, predict
+    from sustainml.nas.costmodel import load_coefficients
+
+    rows = []
+    with MeasurementDB(db_path) as db:
+        for board in boards:
+            if board not in db.boards():
+                continue
+            cat, obs = load_observations(db, board)
+            refined = load_coefficients(cat, models / f"{cat.name}.yaml")
+            prior = load_coefficients(cat, COEFF_DIR / f"{cat.name}.yaml")
+            before = error_table(obs, [predict(o, cat, prior) for o in obs])
+            after = error_table(obs, [predict(o, cat, refined) for o in obs])
+            for m in METRICS:
+                b, a = before.get(m), after.get(m)
+                if b and a:
+                    rows.append([board, len(obs), m, f"{b['mape_pct']:.1f}%", f"{b['max_pct']:.1f}%",
+                                 f"{b['within10_pct']:.0f}%", f"**{a['mape_pct']:.1f}%**", f"{a['max_pct']:.1f}%",
+                                 f"{a['within10_pct']:.0f}%", a["n"]])
+    print("\n### Fresh random designs drawn after the fit (never fitted on), simulated boards\n")
+    print(markdown_table(["board", "fresh designs", "metric", "prior MAPE", "prior max", "prior ±10%",
+                          "refined MAPE", "refined max", "refined ±10%", "points"], rows))
+
+
 def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
-    from sustainml.host.build import build_sim
+    from sustainml.host.rtlgen.bundle import build_rtlsim
     from sustainml.host.generate import generate
     from sustainml.nas.search import load_requirements, run_search
     from sustainml.nas.search.evaluate import ProcessExecutor
@@ -113,8 +149,8 @@ def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
             pick = min(ok, key=lambda r: r.values["energy_uj"])
             point = work / f"search-{tag}" / "pareto" / pick.name
             gen = generate(point, work / "builds" / tag, "pynq-z2", objective="energy", cost_model=coeff_file,
-                           name=f"nas_{tag}_{pick.name}")
-            bundle = build_sim(work / "builds" / tag, work / "overlays", echo=lambda _: None)
+                           name=f"nas_{tag}_{pick.name}", backend="rtl")
+            bundle = build_rtlsim(work / "builds" / tag, work / "overlays", echo=lambda _: None)
             picks[tag] = {"record": pick, "bundle": bundle, "folding": gen.folding, "front": len(res.front)}
     finally:
         pool.shutdown()
@@ -147,7 +183,11 @@ def main() -> int:
     ap.add_argument("--evaluations", type=int, default=24, help="trainings per NAS run (default 24)")
     ap.add_argument("--work", type=Path, default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--skip-nas", action="store_true", help="only the campaign and the refinement")
+    ap.add_argument("--calls", type=int, default=20, help="timed calls per unit (default 20)")
+    ap.add_argument("--fresh", type=int, default=24, help="fresh random designs per board judged after the fit "
+                    "(default 24; 0: none)")
     args = ap.parse_args()
+    CALLS[0] = args.calls
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_refine-"))
     work.mkdir(parents=True, exist_ok=True)
     log(f"work directory: {work}")
@@ -156,6 +196,9 @@ def main() -> int:
     models = work / "cost-models"
     models.mkdir(exist_ok=True)
     refinement_tables(db, models)
+    if args.fresh:
+        fresh = campaign(work / "fresh.yaml", BOARDS, [{"calibration": args.fresh, "seed": 2}], db="fresh.sqlite")
+        fresh_table(fresh, models)
     if not args.skip_nas:
         nas_comparison(work, models / "pynq-z2.yaml", args.evaluations)
     log(f"total {time.time() - t0:.0f} s")

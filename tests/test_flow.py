@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import yaml
 
 from sustainml.nas import golden
@@ -22,9 +23,12 @@ TINY = {
 }
 
 
-def test_flow_runs_every_stage_and_reports_the_board_accuracy(tmp_path, ecg5000):
+@pytest.mark.parametrize("backend", ["hls", pytest.param("rtl", marks=pytest.mark.slow)])
+def test_flow_runs_every_stage_and_reports_the_board_accuracy(tmp_path, ecg5000, backend):
+    """backend rtl (the default: rtlsim overlays, Verilator builds) is the slow variant: 16 min on a
+    2-core machine at load 10 (about 8 Verilator builds and 4500 test samples through the circuit)."""
     cfg = tmp_path / "flow.yaml"
-    cfg.write_text(yaml.safe_dump(TINY))
+    cfg.write_text(yaml.safe_dump({**TINY, "backend": backend}))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "sustainml.host.cli", "flow", "--config", str(cfg), "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
@@ -47,6 +51,8 @@ def test_flow_runs_every_stage_and_reports_the_board_accuracy(tmp_path, ecg5000)
     html = (out / "report" / "index.html").read_text()
     assert "Flow" in html and "predicted" in html and f"{expected:.4f}" in html
     assert "refined from" in summary["fronts"]["search-2"]["cost_model"]
+    kind = yaml.safe_load((out / "overlays" / summary["chosen"] / "manifest.yaml").read_text())["kind"]
+    assert kind == {"hls": "sim", "rtl": "rtlsim"}[backend]
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]

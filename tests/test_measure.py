@@ -67,6 +67,7 @@ def test_bad_campaign_files_are_one_line_errors(tmp_path, capsys):
     cases = [({"boards": "sim:pynq-z2"}, "boards must be a non-empty list"),
              ({"boards": ["sim:pynq-z9"]}, "unknown board 'pynq-z9'"),
              ({"overlays": [{"pareto": "x", "objective": "speed"}]}, "objective: latency|dsp|energy"),
+             ({"overlays": [{"calibration": 2, "backend": "vhdl"}]}, "backend 'vhdl': expected one of rtl, hls"),
              ({"batches": [0]}, "batches must be an integer >= 1"),
              ({"power": {"interval_s": -1}}, "interval_s > 0"),
              ({"colour": "red"}, "unknown field 'colour'")]
@@ -233,6 +234,7 @@ def test_refine_cli_writes_where_the_search_looks(calibration_db, tmp_path, monk
     src = resolve("pynq-z2")
     assert src.kind == "refined" and src.path == tmp_path / "models" / "pynq-z2.yaml"
     assert "refined from 16 designs measured on sim:pynq-z2" in src.coeffs.source
+    assert "hardware time: 16 formula board, no circuit timing" in src.coeffs.source  # C-sim bundles: labelled
     assert src.coeffs.table("power")["static_w"] != load_coefficients("pynq-z2").table("power")["static_w"]
     assert sustainml_main(["refine", "--db", str(calibration_db), "--board", "kv260"]) == 2
     assert "no measurements for board 'kv260'" in capsys.readouterr().err
@@ -261,8 +263,7 @@ def test_a_tampered_overlay_fails_alone_with_one_line(tmp_path, capsys):
         assert [m.overlay for m in db.measurements()] == [good.name]  # the board went on to the next overlay
 
 
-def test_pareto_set_and_calibration_sources_are_built_for_sim_boards(tmp_path):
-    """A NAS run's Pareto set (model dirs) and calibration designs become real C-simulation bundles."""
+def _pareto_and_calibration(tmp_path, backend):
     from random_models import random_model
     from sustainml.nas.topology import Topology
 
@@ -271,21 +272,44 @@ def test_pareto_set_and_calibration_sources_are_built_for_sim_boards(tmp_path):
                                           {"type": "ReLU"}, {"type": "GlobalAvgPool1D"},
                                           {"type": "Dense", "units": 5, "act_bits": 16}]})
     random_model(topo, seed=1).save(tmp_path / "run" / "pareto" / "c0001")
+    extra = {} if backend is None else {"backend": backend}
     camp = write_campaign(tmp_path / "c.yaml", batches=[1], calls=5, power=False,
-                          overlays=[{"pareto": "run", "objective": "dsp"}, {"calibration": 1, "seed": 3}])
+                          overlays=[{"pareto": "run", "objective": "dsp", **extra},
+                                    {"calibration": 1, "seed": 3, **extra}])
     assert deploy_main(["measure", str(camp)]) == 0
     with MeasurementDB(tmp_path / "measurements.sqlite") as db:
         designs = db.designs()
-    assert sorted(d.kind for d in designs.values()) == ["sim", "sim"]
+        rows = db.measurements()
     names = sorted(d.name for d in designs.values())
-    assert names[0].startswith("c0001-") and names[1] == "cal-pynq-z2-s3-000"
+    assert names[0].startswith("c0001-") and names[1].startswith("cal-pynq-z2-s3-000")
     assert all((tmp_path / "c.work" / "overlays" / "pynq-z2" / n / f"{n}.so").is_file() for n in names)
-    with pytest.raises(CampaignError, match="built as sim bundles only"):
+    return camp, designs, rows
+
+
+def test_pareto_set_and_calibration_sources_are_built_for_sim_boards(tmp_path):
+    """With backend: hls a NAS run's Pareto set (model dirs) and calibration designs become real
+    C-simulation bundles; an inventory board refuses built sources."""
+    camp, designs, _ = _pareto_and_calibration(tmp_path, "hls")
+    assert sorted(d.kind for d in designs.values()) == ["sim", "sim"]
+    with pytest.raises(CampaignError, match="built as simulated bundles only"):
         from sustainml.host.measure.campaign import overlays_for
 
         class Real:  # an inventory board stands in: only its name and part are read
             name, part = "pynq1", Z2.part
         overlays_for(load_campaign(camp), Real())
+
+
+@pytest.mark.slow
+def test_built_sources_default_to_rtlsim_bundles_timed_by_the_circuit(tmp_path):
+    """By default campaigns build rtlsim bundles (Verilator): a batch-1 call's hardware time is
+    positive and shorter than the golden batch's recorded cycle count at the PL clock."""
+    _, designs, rows = _pareto_and_calibration(tmp_path, None)
+    assert sorted(d.kind for d in designs.values()) == ["rtlsim", "rtlsim"]
+    assert rows
+    for r in rows:
+        d = designs[r.bundle_hash]
+        golden_us = d.manifest["rtlsim"]["golden_cycles"] / r.clock_mhz
+        assert d.manifest["backend"] == "rtl" and 0 < r.hw_us["min"] < golden_us
 
 
 def test_measured_form_of_the_cost_model_round_trips_and_starts_at_the_template(tmp_path):

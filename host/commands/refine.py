@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from ..measure.db import open_existing
-from ..measure.refine import STATS, changed_coefficients, default_output, refine
+from ..measure.refine import STATS, changed_coefficients, default_output, refine, timing_sources
 from ..measure.report import ERROR_COLUMNS, error_rows
 from ..progress import console, table
 
@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     with open_existing(args.db) as db:
         with console.status(f"fitting {args.board} ..."):
             r = refine(db, args.board, args.prior, args.folds, args.stat)
+    console.print("hardware time of the designs: "
+                  + ", ".join(f"{k}: {n}" for k, n in timing_sources(r.observations).items()))
     table(f"{r.db_board}: prediction error on held-out designs ({len(r.observations)} designs, {r.folds}-fold)",
           ERROR_COLUMNS, error_rows(r))
     table("coefficients", ["coefficient", "prior", "refined"],

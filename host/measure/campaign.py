@@ -11,6 +11,8 @@ Campaign file (YAML; relative paths are relative to it)::
       - overlays/ecg_baseline_sim      # a bundle directory, or a folder of bundles
       - {pareto: runs/search/ecg5000, objective: latency}   # a NAS run's Pareto set (sim boards)
       - {calibration: 16, seed: 0}     # random-weight calibration designs (sim boards)
+      # built sources take backend: rtl (default: rtlsim bundles, timed by the circuit's cycles)
+      # or backend: hls (C-simulation bundles: bit-exact, no circuit timing)
     batches: [1, 16]
     calls: 200                         # timed calls per unit
     repetitions: 3                     # units per (board, overlay, batch)
@@ -90,22 +92,33 @@ def _ints(where: str, v: Any, lo: int) -> Tuple[int, ...]:
     return tuple(dict.fromkeys(vals))
 
 
+def _backend(item: Dict[str, Any], where: str) -> str:
+    from .designs import BACKENDS
+
+    b = item.get("backend", "rtl")
+    if b not in BACKENDS:
+        raise CampaignError(f"{where}: backend {b!r}: expected one of {', '.join(BACKENDS)}")
+    return str(b)
+
+
 def _overlay_source(item: Any, base: Path, where: str) -> Any:
     if isinstance(item, str):
         return (base / item).resolve() if not Path(item).is_absolute() else Path(item)
     if isinstance(item, dict) and "pareto" in item:
-        extra = set(item) - {"pareto", "objective"}
+        extra = set(item) - {"pareto", "objective", "backend"}
         objective = item.get("objective", "latency")
         if extra or objective not in ("latency", "dsp", "energy"):
             raise CampaignError(f"{where}: a Pareto source is {{pareto: RUN_DIR, objective: latency|dsp|energy}}")
-        return {"pareto": (base / str(item["pareto"])).resolve(), "objective": objective}
+        return {"pareto": (base / str(item["pareto"])).resolve(), "objective": objective,
+                "backend": _backend(item, where)}
     if isinstance(item, dict) and "calibration" in item:
-        extra = set(item) - {"calibration", "seed", "length", "channels", "classes"}
+        extra = set(item) - {"calibration", "seed", "length", "channels", "classes", "backend"}
         n = item["calibration"]
         if extra or not isinstance(n, int) or n < 1:
             raise CampaignError(f"{where}: a calibration source is {{calibration: N >= 1, seed: S, length, channels, classes}}")
         return {"calibration": n, "seed": int(item.get("seed", 0)), "length": int(item.get("length", 140)),
-                "channels": int(item.get("channels", 1)), "classes": int(item.get("classes", 5))}
+                "channels": int(item.get("channels", 1)), "classes": int(item.get("classes", 5)),
+                "backend": _backend(item, where)}
     raise CampaignError(f"{where}: expected a bundle path, {{pareto: RUN_DIR}} or {{calibration: N}}, got {item!r}")
 
 
@@ -354,13 +367,15 @@ def overlays_for(c: Campaign, board: Any, log: Callable[[str], None] = lambda s:
             continue
         if not isinstance(board, SimBoard):
             what = "Pareto sets" if "pareto" in src else "calibration designs"
-            raise CampaignError(f"{c.path}: board {board.name}: {what} are built as sim bundles only; a real board "
-                                "needs bitstream bundles (sustainml build): list their directories under overlays")
+            raise CampaignError(f"{c.path}: board {board.name}: {what} are built as simulated bundles only; "
+                                "a real board needs bitstream bundles (sustainml build): list their directories "
+                                "under overlays")
         if "pareto" in src:
-            out += designs.build_pareto(src["pareto"], board.board.name, c.work, src["objective"], log)
+            out += designs.build_pareto(src["pareto"], board.board.name, c.work, src["objective"], log,
+                                        src["backend"])
         else:
             out += designs.build_calibration(board.board.name, src["calibration"], c.work, src["seed"], src["length"],
-                                             src["channels"], src["classes"], log)
+                                             src["channels"], src["classes"], log, src["backend"])
     if not out:
         raise CampaignError(f"{c.path}: no overlay for board {board.name} (part {board.part})")
     return list(dict.fromkeys(out))

@@ -1,7 +1,8 @@
 """Overlays for a campaign that are built on the fly (simulated boards only).
 
 * a NAS run's Pareto set (``RUN_DIR/pareto/<point>/``): each point is generated for the board
-  (``sustainml generate``) and built as a sim bundle (``sustainml build --sim``);
+  (``sustainml generate --backend rtl``) and built as an rtlsim bundle (``sustainml build --rtlsim``),
+  so the simulated board times it by the circuit's own cycle count (Verilator);
 * *calibration designs*: ``n`` random topologies (conv / depthwise-separable / pooling /
   dense mixes, widths, kernels, bit widths) with random-weight parameters
   (:func:`sustainml.nas.synthetic.random_quantized_model`), each at an unrolling between fully
@@ -9,9 +10,11 @@
   depend on weight values, so these cover the cost model's feature space far better than a
   handful of trained models would.
 
-Bitstream bundles need Vivado; for real boards list already built bundles instead. Builds are
-cached: a bundle already under the work directory is reused (its manifest hash identifies it in
-the database either way).
+``backend="hls"`` builds C-simulation bundles instead (fast, bit-exact, but without hardware timing
+on the simulated board). Bitstream bundles need Vivado; for real boards list already built
+bundles instead. Builds are cached: a bundle already under the work directory is reused (its
+manifest hash identifies it in the database either way), and Verilator libraries are cached by
+content hash (:mod:`sustainml.host.rtlgen.verilator`).
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ from ..errors import UserError
 
 Log = Callable[[str], None]
 CLOCKS_MHZ = (50.0, 100.0, 125.0)
+#: Campaign build backends: ``rtl`` (rtlsim bundle, the default) or ``hls`` (C-simulation bundle).
+BACKENDS = ("rtl", "hls")
 
 
 def _quiet(_: str) -> None:
@@ -42,16 +47,22 @@ def _quiet(_: str) -> None:
 
 def _build(model_dir: Optional[Path], model: Any, board: str, build_dir: Path, out_root: Path, name: str,
            objective: str = "dsp", target_fps: Optional[float] = None, clock_mhz: Optional[float] = None,
-           calibration: Any = None) -> Path:
+           calibration: Any = None, backend: str = "rtl") -> Path:
     from ..build import build_sim
     from ..generate import generate
+    from ..rtlgen.bundle import build_rtlsim
 
+    if backend not in BACKENDS:
+        raise UserError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     dst = out_root / name
     if (dst / MANIFEST).is_file():
         return dst
     generate(model_dir or build_dir / "none", build_dir, board, objective=objective, target_fps=target_fps,
-             clock_mhz=clock_mhz, calibration=calibration, model=model, name=name)
-    return build_sim(build_dir, out_root, name=name, echo=_quiet)
+             clock_mhz=clock_mhz, calibration=calibration, model=model, name=name, backend=backend)
+    return (build_rtlsim if backend == "rtl" else build_sim)(build_dir, out_root, name=name, echo=_quiet)
+
+
+_KIND = {"rtl": "rtlsim", "hls": "sim"}
 
 
 def _parallel(jobs: List[Callable[[], Path]], log: Log) -> List[Path]:
@@ -73,18 +84,20 @@ def pareto_points(run_dir: Path) -> List[Path]:
     return points
 
 
-def build_pareto(run_dir: Path, board: str, work: Path, objective: str = "latency", log: Log = _quiet) -> List[Path]:
-    """Sim bundles of every Pareto point of ``run_dir`` for ``board`` (cached under ``work``)."""
+def build_pareto(run_dir: Path, board: str, work: Path, objective: str = "latency", log: Log = _quiet,
+                 backend: str = "rtl") -> List[Path]:
+    """Bundles (rtlsim, or sim for ``backend="hls"``) of every Pareto point of ``run_dir`` for ``board``
+    (cached under ``work``)."""
     points = pareto_points(run_dir)
     tag = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:8]
     jobs = []
     for p in points:
         digest = hashlib.sha256((p / "model.yaml").read_bytes() + (p / "weights.npz").read_bytes()
-                                + objective.encode()).hexdigest()[:10]
+                                + objective.encode() + backend.encode()).hexdigest()[:10]
         name = f"{p.name}-{digest}"
         jobs.append(lambda p=p, name=name: _build(p, None, board, work / "builds" / board / tag / name,
-                                                  work / "overlays" / board, name, objective))
-    log(f"building {len(jobs)} Pareto point(s) of {run_dir} for {board} (sim)")
+                                                  work / "overlays" / board, name, objective, backend=backend))
+    log(f"building {len(jobs)} Pareto point(s) of {run_dir} for {board} ({_KIND[backend]})")
     return _parallel(jobs, log)
 
 
@@ -125,8 +138,9 @@ def _target_fps(model: Any, board: str, clock_mhz: float, rng: np.random.Generat
 
 
 def build_calibration(board: str, n: int, work: Path, seed: int = 0, length: int = 140, channels: int = 1,
-                      classes: int = 5, log: Log = _quiet) -> List[Path]:
-    """``n`` calibration sim bundles for ``board`` (see module docstring); deterministic per seed."""
+                      classes: int = 5, log: Log = _quiet, backend: str = "rtl") -> List[Path]:
+    """``n`` calibration bundles (rtlsim; sim for ``backend="hls"``) for ``board`` (see module
+    docstring); deterministic per seed."""
     if n < 1:
         raise UserError(f"calibration: n={n} must be >= 1")
     get_board(board)
@@ -134,13 +148,13 @@ def build_calibration(board: str, n: int, work: Path, seed: int = 0, length: int
     x = rng.normal(size=(64, length, channels))
     jobs = []
     for i in range(n):
-        name = f"cal-{board}-s{seed}-{i:03d}"
+        name = f"cal-{board}-s{seed}-{i:03d}" + ("" if backend == "rtl" else "-hls")
         topo = random_topology(rng, length, channels, classes, name)
         clock = float(rng.choice(CLOCKS_MHZ))
         model = random_quantized_model(topo, seed=seed * 1000 + i, x_calib=x)
         fps = _target_fps(model, board, clock, rng) if rng.random() < 0.75 else None
         jobs.append(lambda model=model, name=name, clock=clock, fps=fps: _build(
             None, model, board, work / "builds" / board / name, work / "overlays" / board, name,
-            "dsp" if fps is None else "latency", fps, clock, x))
-    log(f"building {n} calibration design(s) for {board} (sim, seed {seed})")
+            "dsp" if fps is None else "latency", fps, clock, x, backend))
+    log(f"building {n} calibration design(s) for {board} ({_KIND[backend]}, seed {seed})")
     return _parallel(jobs, log)

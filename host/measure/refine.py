@@ -376,13 +376,15 @@ def metric_pairs(obs: Sequence[Observation], preds: Sequence[Prediction], metric
 
 
 def error_table(obs: Sequence[Observation], preds: Sequence[Prediction]) -> Dict[str, Dict[str, float]]:
-    """MAPE and max absolute percentage error per metric (metrics without data are left out)."""
+    """MAPE, max absolute percentage error and the share of points within +-10% per metric
+    (metrics without data are left out)."""
     out = {}
     for m in METRICS:
         pairs = metric_pairs(obs, preds, m)
         if pairs:
             e = np.array([abs(p - y) / abs(y) for p, y in pairs]) * 100.0
             out[m] = {"mape_pct": float(e.mean()), "max_pct": float(e.max()), "n": len(pairs),
+                      "within10_pct": float((e <= 10.0).mean() * 100.0),  # nn-Meter's measure
                       "bias_pct": float(np.mean([(p - y) / y for p, y in pairs]) * 100.0)}
     return out
 
@@ -431,12 +433,26 @@ def refine(db: MeasurementDB, board: str, prior_path: Union[str, Path, None] = N
     final = fit(obs, cat, prior)
     db_board = resolve_board(db, board)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    timing = ", ".join(f"{n} {k}" for k, n in timing_sources(obs).items())
     final = dataclasses.replace(final, source=f"refined from {len(obs)} designs measured on {db_board} "
-                                              f"({db.path.name}, stat {stat}, {stamp})")
+                                              f"({db.path.name}, stat {stat}, {stamp}; hardware time: {timing})")
     r = Refinement(db_board, cat, stat, ppath, prior, final, obs, before, [h for h in held if h is not None],
                    [predict(o, cat, final) for o in obs], folds)
     r.errors = {"before": error_table(obs, before), "after": error_table(obs, r.held_out)}
     return r
+
+
+TIMING = {"rtlsim": "circuit cycles (Verilator)", "sim": "formula board, no circuit timing",
+          "bitstream": "board hardware"}
+
+
+def timing_sources(obs: Sequence[Observation]) -> Dict[str, int]:
+    """Where the designs' hardware times came from (:data:`TIMING` by bundle kind) -> design count."""
+    out: Dict[str, int] = {}
+    for o in obs:
+        k = TIMING.get(o.design.kind, o.design.kind)
+        out[k] = out.get(k, 0) + 1
+    return out
 
 
 def changed_coefficients(r: Refinement) -> List[Tuple[str, float, float]]:

@@ -151,12 +151,13 @@ def error_rows(r: Refinement) -> List[List[str]]:
         b, a = r.errors["before"].get(m), r.errors["after"].get(m)
         if b and a:
             rows.append([m, f"{b['mape_pct']:.2f}%", f"{b['max_pct']:.2f}%", f"{b['bias_pct']:+.2f}%",
-                         f"{a['mape_pct']:.2f}%", f"{a['max_pct']:.2f}%", str(a["n"])])
+                         f"{b['within10_pct']:.0f}%", f"{a['mape_pct']:.2f}%", f"{a['max_pct']:.2f}%",
+                         f"{a['within10_pct']:.0f}%", str(a["n"])])
     return rows
 
 
-ERROR_COLUMNS = ["metric", "prior MAPE", "prior max", "prior bias", "refined MAPE (held out)", "refined max",
-                 "points"]
+ERROR_COLUMNS = ["metric", "prior MAPE", "prior max", "prior bias", "prior within ±10%", "refined MAPE (held out)",
+                 "refined max", "refined within ±10%", "points"]
 
 
 def _fmt(v: float) -> str:
