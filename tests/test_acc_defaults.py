@@ -110,7 +110,8 @@ def test_observed_widths_with_saturation_match_the_golden_model(tmp_path, refere
     assert sum(outside) > 0, outside
     wrapped = golden.run(accumulators.apply(g.model, [], "wrap"), x)
     exact = golden.run(g.model, x, emulate_acc=False)
-    assert (wrapped != exact).any(axis=1).sum() > (want != exact).any(axis=1).sum()
+    # (on full-scale inputs both can differ from the exact logits on every sample: compare how far)
+    assert np.abs(wrapped - exact).mean() > np.abs(want - exact).mean()
     # the calibration data itself never saturates (widths hold its running sums at this unrolling)
     x_cal = g.model.quantize_input(ecg5000.train.x)
     assert np.array_equal(golden.run(g.model, x_cal), golden.run(g.model, x_cal, emulate_acc=False))
