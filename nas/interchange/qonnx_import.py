@@ -110,17 +110,6 @@ class _Reader:
         return ints, fracs, bits
 
 
-def _integers(vals: np.ndarray, frac: int, bits: int, where: str, signed: bool = True) -> np.ndarray:
-    q = vals * 2.0 ** frac
-    r = np.rint(q)
-    if not np.array_equal(q, r):
-        raise ImportError_(f"{where}: values are not integers at scale 2**-{frac}")
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    if r.min(initial=0) < lo or r.max(initial=0) > hi:
-        raise ImportError_(f"{where}: values outside {bits}-bit range after scaling")
-    return r.astype(np.int64)
-
-
 def _weights(rd: _Reader, name: str, where: str) -> Tuple[np.ndarray, int, int]:
     """Integer weights, w_frac and bits; per-channel power-of-two scales folded when exact."""
     ints, fracs, bits = rd.quantized_const(name, where)
@@ -213,7 +202,7 @@ def _walk(rd: _Reader, m: Any, src: str, channels: int, length: int, name: str,
         if op == "Conv" and _is_window_sum(rd, node):
             t = _our_avg(rd, node, where, frac, layers, params, gap=False)
         elif op in ("Conv", "MatMul", "Gemm"):
-            t, frac = _compute(rd, m, node, where, frac, layers, params)
+            t, frac = _compute(rd, node, where, frac, layers, params)
             flat = op != "Conv"
         elif op == "MaxPool":
             a = rd.attrs(node)
@@ -263,7 +252,7 @@ def _geometry(s: Stage) -> tuple:
             s.kernel, s.stride, s.padding, s.relu, s.w_bits)
 
 
-def _compute(rd: _Reader, m: Any, node: Any, where: str, frac: int, layers: List[Dict[str, Any]],
+def _compute(rd: _Reader, node: Any, where: str, frac: int, layers: List[Dict[str, Any]],
              params: List[Dict[str, Any]]) -> Tuple[str, int]:
     op, a = node.op_type, rd.attrs(node)
     if op == "Conv":
@@ -324,7 +313,7 @@ def _compute(rd: _Reader, m: Any, node: Any, where: str, frac: int, layers: List
         raise ImportError_(f"{where}: widths w={w_bits} out={out_bits} (legal: 2..8 or 16)")
     prev = layers[-1] if layers else None
     if kind == "conv1d" and k == 1 and prev is not None and prev.get("_dw"):
-        if prev["weight_bits"] != w_bits or prev["act_bits"] != out_bits or prev["stride"] is None:
+        if prev["weight_bits"] != w_bits or prev["act_bits"] != out_bits:
             raise ImportError_(f"{where}: the pointwise half of a depthwise-separable layer must share the depthwise "
                                f"half's weight_bits and act_bits ({prev['weight_bits']}, {prev['act_bits']})")
         prev.pop("_dw")
