@@ -46,7 +46,9 @@ Energies per event (derivation, every figure named):
   per bit of the weight and bias words read; an AXI beat the midpoint 1.95 nJ of Horowitz's DRAM
   range.
 * Not modelled: the free-running clock tree (part of the static figure), idle-cycle activity
-  between calls, glitches, I/O.
+  between calls, glitches, I/O, and the toggles of registers the monitor does not watch
+  (accumulators, sliding-window line buffers, FIFO storage, control); their switching is only
+  represented through the additions and stream beats charged above.
 """
 from __future__ import annotations
 
