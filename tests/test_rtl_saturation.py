@@ -86,6 +86,16 @@ def test_saturating_modules_match_golden_bit_for_bit(sat_bench):
     assert clipped >= len(drawn) // 3, f"only {clipped} of {len(drawn)} cases saturate: the test would miss a bug"
 
 
+@pytest.mark.slow
+def test_saturating_modules_sweep():
+    """160 hypothesis-drawn saturating compute stages in one bench (scripts/bench_rtl_modules.py)."""
+    drawn = _drawn_cases(160)
+    bench = compile_bench([c for c, _ in drawn])
+    for i, (case, x) in enumerate(drawn):
+        got = bench.run(i, x, seed=i, stall_in=(0, 30, 60)[i % 3], stall_out=(0, 40, 10)[i % 3]).y
+        assert np.array_equal(got, golden_stage(case.stage, x, case.w, case.b)), f"case {i} {case.stage}"
+
+
 def test_conv1d_follows_the_contract_fold_order_at_every_unrolling(sat_bench):
     """Every (pe, simd, kp) of one conv1d on full-scale input: RTL == golden; the golden results
     differ between SIMD/KP choices (so the fold order is tested), never between PE."""
