@@ -177,8 +177,10 @@ def test_sigkilled_campaign_resumes_to_the_rows_of_an_uninterrupted_one(tmp_path
     assert len(resumed) == len(set(resumed)) == total  # no duplicates, nothing lost
     assert set(resumed) == set(keys(tmp_path / "full.sqlite"))
     assert set(partial) <= set(resumed)
-    con = sqlite3.connect(str(tmp_path / "killed.sqlite"))  # whole rows only
-    assert con.execute("SELECT COUNT(*) FROM measurements WHERE latency_us IS NULL OR energy_j IS NULL").fetchone()[0] == 0
+    con = sqlite3.connect(str(tmp_path / "killed.sqlite"))  # whole rows only (a C-simulation bundle may have
+    # no measurable dynamic energy: no circuit, so energy_j may be null; the power report is there)
+    assert con.execute("SELECT COUNT(*) FROM measurements WHERE latency_us IS NULL OR power_source IS NULL"
+                       ).fetchone()[0] == 0
 
 
 def test_simulated_boards_take_turns_on_one_machine(tmp_path):
