@@ -45,17 +45,17 @@ TINY = {
 @pytest.fixture(scope="module")
 def tiny_search(tmp_path_factory):
     d = tmp_path_factory.mktemp("select")
-    (d / "req.yaml").write_text(yaml.safe_dump(TINY))
+    (d / "req.yaml").write_text(yaml.safe_dump({**TINY, "selection": {"top": 2, "folds": 3}}))
     req = load_requirements(d / "req.yaml")
-    run_search(req, d / "run", executor="process", observer=None)
-    return d, req, load_dataset("ECG200")
+    res = run_search(req, d / "run", executor="process", workers=2, observer=None)
+    return d, req, load_dataset("ECG200"), res.selection
 
 
 def test_cross_validated_pick_is_refit_on_the_whole_small_training_file(tiny_search):
-    d, req, data = tiny_search
+    d, req, data, sel = tiny_search  # the search ran the selection its requirements ask for
     cands = candidates(d / "run")
     assert len(cands) >= 2 and [c.val_acc for c in cands] == sorted((c.val_acc for c in cands), reverse=True)
-    sel = select(d / "run", req, data, d / "out", top=2, folds=3, workers=1)
+    assert [c["name"] for c in sel["candidates"]] == [c.name for c in cands[:2]]
     n = len(pooled(data).y)
     assert n == 100 and sel["refit"] is True
     for c in sel["candidates"]:  # hit counts on the 3 held-out folds, each at most the fold's size
@@ -63,7 +63,7 @@ def test_cross_validated_pick_is_refit_on_the_whole_small_training_file(tiny_sea
         assert c["cv_acc"] == pytest.approx(sum(c["fold_hits"]) / n, abs=1e-6)
     best = max(sel["candidates"], key=lambda c: (c["cv_acc"], c["val_acc"], -c["energy_uj"]))
     assert sel["pick"] == best["name"]
-    model = QuantizedModel.load(d / "out" / "model")
+    model = QuantizedModel.load(d / "run" / "selected" / "model")
     training = model.metrics["training"]
     assert training["train_samples"] == 100 and training["val_samples"] == 0  # all of the training file
     assert training["protocol"] == "fixed-schedule"
@@ -71,11 +71,11 @@ def test_cross_validated_pick_is_refit_on_the_whole_small_training_file(tiny_sea
     # the refit model is an ordinary exported model: its golden test accuracy is what was reported
     acc = float((golden.predict(model, data.test.x) == data.test.y).mean())
     assert acc == pytest.approx(sel["test_acc"]) and model.metrics["golden_torch_agreement"] == 1.0
-    assert yaml.safe_load((d / "out" / "selection.yaml").read_text())["pick"] == sel["pick"]
+    assert yaml.safe_load((d / "run" / "selected" / "selection.yaml").read_text())["pick"] == sel["pick"]
 
 
 def test_selection_is_deterministic(tiny_search):
-    d, req, data = tiny_search
+    d, req, data, _ = tiny_search
     a = select(d / "run", req, data, d / "a", top=2, folds=2, workers=2)
     b = select(d / "run", req, data, d / "b", top=2, folds=2, workers=1)
     assert a["candidates"] == b["candidates"] and a["pick"] == b["pick"]  # process pool or not, same trainings
@@ -84,9 +84,24 @@ def test_selection_is_deterministic(tiny_search):
 
 
 def test_no_candidate_is_a_clear_error(tmp_path: Path, tiny_search):
-    _, req, data = tiny_search
+    _, req, data, _ = tiny_search
     from sustainml.nas.search.journal import Journal
 
     Journal(tmp_path / "empty", create=True).close()
     with pytest.raises(ValueError, match="no candidate trained at full fidelity"):
         select(tmp_path / "empty", req, data, tmp_path / "out")
+
+
+def test_requirements_selection_section(tmp_path: Path):
+    from sustainml.nas.search.requirements import RequirementsError, parse
+
+    assert parse(dict(TINY)).selection.top == 0  # absent: no selection step
+    assert parse({**TINY, "selection": {}}).selection.top == 3
+    sel = parse({**TINY, "selection": {"top": 2, "folds": 4, "repeats": 2}}).selection
+    assert (sel.top, sel.folds, sel.repeats) == (2, 4, 2)
+    with pytest.raises(RequirementsError, match="selection.folds"):
+        parse({**TINY, "selection": {"folds": 1}}, "req.yaml")
+    with pytest.raises(RequirementsError, match="selection: unknown field"):
+        parse({**TINY, "selection": {"k": 3}}, "req.yaml")
+    # it runs after the search: a resumed search may add it without changing what the search computes
+    assert parse(dict(TINY)).fingerprint() == parse({**TINY, "selection": {"top": 2}}).fingerprint()

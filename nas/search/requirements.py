@@ -29,6 +29,10 @@
       short_fraction: 0.111          # optional multi-fidelity (nas/search/fidelity.py): first rung's fraction
       reduction_factor: 3            #   of the epochs; the top 1/3 at each rung train longer, up to the full schedule
     space: {...}                     # nas/search/space.py (optional); unset fields follow the input length
+    selection:                       # optional (nas/search/select.py): after the search, the final pick
+      top: 3                         #   among the 3 best-validation candidates by repeated stratified k-fold
+      folds: 5                       #   cross-validation on the whole training file, refit on all of it when
+      repeats: 1                     #   small; into RUN/selected/ (absent: no such step)
     initial_topologies: []           # topology YAML files trained in generation 0
 
 Every error names the file and the field.
@@ -52,7 +56,7 @@ from .metrics import METRICS, PARALLELIZATIONS
 from .space import SearchSpace, SpaceError
 
 TOP_FIELDS = ("dataset", "board", "seed", "parallelization", "constraints", "objectives", "budget", "training",
-              "space", "initial_topologies")
+              "space", "initial_topologies", "selection")
 
 
 class RequirementsError(SustainmlError, ValueError):
@@ -90,6 +94,15 @@ class Training:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """The cross-validated final pick (:mod:`.select`); ``top`` 0 = none."""
+
+    top: int = 0
+    folds: int = 5
+    repeats: int = 1
+
+
+@dataclass(frozen=True)
 class Requirements:
     dataset: str
     board: str
@@ -101,6 +114,7 @@ class Requirements:
     training: Training = Training()
     space: SearchSpace = SearchSpace()
     initial_topologies: List[str] = field(default_factory=list)
+    selection: Selection = Selection()  # not part of the fingerprint: it runs after the search
     source: str = "<requirements>"
     space_doc: Dict[str, Any] = field(default_factory=dict)  # the space fields the file sets
 
@@ -240,6 +254,11 @@ def parse(doc: Any, src: str = "<requirements>") -> Requirements:
     if budget.initial > budget.evaluations:
         raise RequirementsError(f"{src}: budget.initial={budget.initial} exceeds budget.evaluations={budget.evaluations}")
     training = _dataclass_section(Training, doc, "training", src)
+    selection = _dataclass_section(Selection, doc, "selection", src)
+    if doc.get("selection") is not None and "top" not in doc["selection"]:
+        selection = dataclasses.replace(selection, top=3)
+    if selection.folds < 2:
+        raise RequirementsError(f"{src}: selection.folds: {selection.folds} must be >= 2")
     try:
         space = SearchSpace.from_dict(doc.get("space"), f"{src}: space")
     except SpaceError as exc:
@@ -258,7 +277,7 @@ def parse(doc: Any, src: str = "<requirements>") -> Requirements:
         dataset = str((base / dataset).resolve())  # a file next to the requirements, like initial_topologies
     return Requirements(dataset=dataset, board=doc["board"], seed=seed, parallelization=par,
                         constraints=constraints, objectives=dict(objectives), budget=budget, training=training,
-                        space=space, initial_topologies=inits, source=src, space_doc=dict(doc.get("space") or {}))
+                        space=space, initial_topologies=inits, selection=selection, source=src, space_doc=dict(doc.get("space") or {}))
 
 
 def load_requirements(path: Union[str, Path]) -> Requirements:
