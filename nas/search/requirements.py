@@ -277,7 +277,8 @@ def parse(doc: Any, src: str = "<requirements>") -> Requirements:
         dataset = str((base / dataset).resolve())  # a file next to the requirements, like initial_topologies
     return Requirements(dataset=dataset, board=doc["board"], seed=seed, parallelization=par,
                         constraints=constraints, objectives=dict(objectives), budget=budget, training=training,
-                        space=space, initial_topologies=inits, selection=selection, source=src, space_doc=dict(doc.get("space") or {}))
+                        space=space, initial_topologies=inits, selection=selection, source=src,
+                        space_doc=dict(doc.get("space") or {}))
 
 
 def load_requirements(path: Union[str, Path]) -> Requirements:

@@ -143,8 +143,8 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
         "refit_reason": (f"{n} training samples < small_data={cfg.small_data}: retrained on all of them, fixed "
                          "schedule" if refit else f"{n} training samples >= small_data={cfg.small_data}: the "
                          "search's model (early-stopped on its validation split) is kept"),
-        "candidates": [{"name": c.name, "val_acc": c.val_acc, "energy_uj": c.energy_uj, "cv_acc": round(score[c.name], 6),
-                        "fold_hits": hits[c.name]} for c in cands],
+        "candidates": [{"name": c.name, "val_acc": c.val_acc, "energy_uj": c.energy_uj,
+                        "cv_acc": round(score[c.name], 6), "fold_hits": hits[c.name]} for c in cands],
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
