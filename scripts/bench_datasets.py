@@ -121,7 +121,7 @@ def run_one(name: str, args: argparse.Namespace, executor: Any) -> Dict[str, Any
                            "minutes": round((time.time() - t0) / 60, 1), "dtw": DTW[name], "resnet": RESNET[name]}
     if best is not None and args.select_top > 0:
         sel = select(run_dir, req, data, run_dir / "selected", top=args.select_top, folds=args.folds,
-                     repeats=args.repeats, workers=args.workers)
+                     repeats=args.repeats, workers=args.workers, refit=args.refit)
         pick = next(c for c in sel["candidates"] if c["name"] == sel["pick"])
         doc = yaml.safe_load((run_dir / "selected" / "model" / "model.yaml").read_text())
         topo = Topology.from_dict(doc["topology"], sel["pick"])
@@ -179,6 +179,8 @@ def main(argv: Any = None) -> int:
     ap.add_argument("--select-top", type=int, default=3, help="cross-validated pick among this many best-validation "
                                                              "candidates, refit when small (0: pick by validation)")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--refit", choices=("auto", "always", "never"), default="auto",
+                    help="retrain the pick on the whole training file (auto: below 300 samples)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--table-only", action="store_true", help="print the table of --out/results.json and stop")
     ap.add_argument("--no-reference", action="store_true", help="skip training the ECG5000 reference topology")

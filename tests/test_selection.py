@@ -78,6 +78,10 @@ def test_selection_is_deterministic(tiny_search):
     d, req, data, _ = tiny_search
     a = select(d / "run", req, data, d / "a", top=2, folds=2, workers=2)
     b = select(d / "run", req, data, d / "b", top=2, folds=2, workers=1)
+    kept = select(d / "run", req, data, d / "c", top=2, folds=2, workers=1, refit="never")
+    assert kept["candidates"] == a["candidates"] and kept["refit"] is False  # the search's own model of the pick
+    assert (d / "c" / "model" / "weights.npz").read_bytes() == (d / "run" / "evals" / kept["pick"] /
+                                                                "weights.npz").read_bytes()
     assert a["candidates"] == b["candidates"] and a["pick"] == b["pick"]  # process pool or not, same trainings
     wa, wb = np.load(d / "a" / "model" / "weights.npz"), np.load(d / "b" / "model" / "weights.npz")
     assert sorted(wa.files) == sorted(wb.files) and all(np.array_equal(wa[k], wb[k]) for k in wa.files)
@@ -97,8 +101,10 @@ def test_requirements_selection_section(tmp_path: Path):
 
     assert parse(dict(TINY)).selection.top == 0  # absent: no selection step
     assert parse({**TINY, "selection": {}}).selection.top == 3
-    sel = parse({**TINY, "selection": {"top": 2, "folds": 4, "repeats": 2}}).selection
-    assert (sel.top, sel.folds, sel.repeats) == (2, 4, 2)
+    sel = parse({**TINY, "selection": {"top": 2, "folds": 4, "repeats": 2, "refit": "always"}}).selection
+    assert (sel.top, sel.folds, sel.repeats, sel.refit) == (2, 4, 2, "always")
+    with pytest.raises(RequirementsError, match="selection.refit"):
+        parse({**TINY, "selection": {"refit": "yes"}}, "req.yaml")
     with pytest.raises(RequirementsError, match="selection.folds"):
         parse({**TINY, "selection": {"folds": 1}}, "req.yaml")
     with pytest.raises(RequirementsError, match="selection: unknown field"):

@@ -89,6 +89,6 @@ def run_search(req: Requirements, run_dir: Union[str, Path], *, resume: bool = F
 
         sel = req.selection
         selection = select(Path(run_dir), req, load_dataset(req.dataset), Path(run_dir) / "selected", top=sel.top,
-                           folds=sel.folds, repeats=sel.repeats, workers=n)
+                           folds=sel.folds, repeats=sel.repeats, workers=n, refit=sel.refit)
     return SearchResult(Path(run_dir), front, rows, runner.journal.count(), runner.elapsed_s, costing.mean_ms,
                         source.describe(), cols, table, selection)

@@ -32,7 +32,7 @@
     selection:                       # optional (nas/search/select.py): after the search, the final pick
       top: 3                         #   among the 3 best-validation candidates by repeated stratified k-fold
       folds: 5                       #   cross-validation on the whole training file, refit on all of it when
-      repeats: 1                     #   small; into RUN/selected/ (absent: no such step)
+      repeats: 1                     #   small (refit: auto | always | never); into RUN/selected/ (absent: no such step)
     initial_topologies: []           # topology YAML files trained in generation 0
 
 Every error names the file and the field.
@@ -100,6 +100,7 @@ class Selection:
     top: int = 0
     folds: int = 5
     repeats: int = 1
+    refit: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,10 @@ def _dataclass_section(cls: Any, doc: Mapping[str, Any], name: str, src: str) ->
         if k == "schedule":
             if v not in ("default", "quick"):
                 raise RequirementsError(f"{where}: {v!r} is not one of default, quick")
+            kw[k] = v
+        elif k == "refit":
+            if v not in ("auto", "always", "never"):
+                raise RequirementsError(f"{where}: {v!r} is not one of auto, always, never")
             kw[k] = v
         elif k == "inherit":
             if not isinstance(v, bool):

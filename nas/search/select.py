@@ -15,10 +15,9 @@ and many candidates tie (ECG200: candidates tied at the top validation accuracy 
    training sample is judged ``repeats`` times. At or above ``small_data`` samples each fold
    early-stops on its held-out fold (the same optimism for every candidate);
 3. picks the best score (ties: better validation accuracy, then lower energy);
-4. **refits** the pick on the whole training file when it has fewer than ``small_data``
-   samples (fixed schedule, nothing held out, since nothing is chosen by validation there);
-   at or above, the search's own model of the pick is kept (its early stopping needs the
-   split).
+4. **refits** the pick on the whole training file (``refit="auto"``: when it has fewer than
+   ``small_data`` samples; ``"always"``; ``"never"``) with the fixed schedule, nothing held
+   out; otherwise the search's own model of the pick is kept (early-stopped on its split).
 
 The test file is never looked at before the pick is made. Everything is written to
 ``OUT/selection.yaml`` (scores per candidate and fold) and the model to ``OUT/model/`` (its
@@ -124,9 +123,14 @@ def cv_scores(cands: Sequence[Candidate], data: Dataset, cfg: TrainConfig, folds
     return out
 
 
+REFIT = ("auto", "always", "never")
+
+
 def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int = 4, folds: int = 5,
-           repeats: int = 1, workers: int = 1) -> Dict[str, Any]:
+           repeats: int = 1, workers: int = 1, refit: str = "auto") -> Dict[str, Any]:
     """Cross-validated pick among the ``top`` candidates of ``run_dir``, refit when small; returns the summary."""
+    if refit not in REFIT:
+        raise ValueError(f"refit={refit!r}: expected one of {', '.join(REFIT)}")
     cands = candidates(Path(run_dir))[:top]
     if not cands:
         raise ValueError(f"{run_dir}: no candidate trained at full fidelity to select from")
@@ -135,20 +139,21 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
     hits = cv_scores(cands, data, cfg, folds, repeats, seed=req.seed, workers=workers)
     score = {name: sum(h) / (n * repeats) for name, h in hits.items()}
     pick = min(cands, key=lambda c: (-score[c.name], -c.val_acc, c.energy_uj, c.name))
-    refit = n < cfg.small_data
+    small = n < cfg.small_data
+    do_refit = refit == "always" or (refit == "auto" and small)
     summary: Dict[str, Any] = {
         "method": f"repeated stratified {folds}-fold cross-validation x {repeats} on the {n} samples of the training "
                   f"file, top {len(cands)} candidates by validation accuracy",
-        "pick": pick.name, "refit": refit,
-        "refit_reason": (f"{n} training samples < small_data={cfg.small_data}: retrained on all of them, fixed "
-                         "schedule" if refit else f"{n} training samples >= small_data={cfg.small_data}: the "
-                         "search's model (early-stopped on its validation split) is kept"),
+        "pick": pick.name, "refit": do_refit,
+        "refit_reason": (f"refit={refit}, {n} training samples {'<' if small else '>='} small_data={cfg.small_data}: "
+                         + ("retrained on all of them, fixed schedule" if do_refit else
+                            "the search's model (early-stopped on its validation split) is kept")),
         "candidates": [{"name": c.name, "val_acc": c.val_acc, "energy_uj": c.energy_uj,
                         "cv_acc": round(score[c.name], 6), "fold_hits": hits[c.name]} for c in cands],
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if refit:
+    if do_refit:
         full = replace(data, train=pooled(data), val=Split(data.val.x[:0], data.val.y[:0]))
         res = train(pick.topology, full, replace(cfg, seed=req.seed * 100_003))
         model = res.model
@@ -162,4 +167,4 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
     return summary
 
 
-__all__ = ["Candidate", "candidates", "cv_scores", "pooled", "select", "stratified_folds"]
+__all__ = ["REFIT", "Candidate", "candidates", "cv_scores", "pooled", "select", "stratified_folds"]
