@@ -130,7 +130,7 @@ def run_one(name: str, args: argparse.Namespace, executor: Any) -> Dict[str, Any
                    select_minutes=round((time.time() - t0) / 60 - row["minutes"], 1))
         best = dict(best, name=sel["pick"], val_acc=pick["val_acc"], test_acc=sel["test_acc"],
                     search={"params": topo.params(), "macs": topo.macs(), "energy_uj": pick["energy_uj"]},
-                    architecture=sel["pick"])
+                    architecture=pick.get("architecture", sel["pick"]))
     if best is not None:
         row.update(pick=best["name"], val_acc=best["val_acc"], test_acc=best["test_acc"],
                    params=int(best["search"]["params"]), macs=int(best["search"]["macs"]),

@@ -50,6 +50,7 @@ class Candidate:
     val_acc: float
     energy_uj: float
     model_dir: Path
+    architecture: str = ""
 
 
 def candidates(run_dir: Path) -> List[Candidate]:
@@ -64,7 +65,7 @@ def candidates(run_dir: Path) -> List[Candidate]:
         d = run_dir / "evals" / r.name
         doc = yaml.safe_load((d / "model.yaml").read_text())
         out.append(Candidate(r.name, Topology.from_dict(doc["topology"], r.name), float(r.metrics["val_acc_int"]),
-                             float(r.cheap.get("energy_uj", 0.0)), d))
+                             float(r.cheap.get("energy_uj", 0.0)), d, r.genotype.describe()))
     return sorted(out, key=lambda c: (-c.val_acc, c.energy_uj, c.name))
 
 
@@ -148,7 +149,7 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
         "refit_reason": (f"refit={refit}, {n} training samples {'<' if small else '>='} small_data={cfg.small_data}: "
                          + ("retrained on all of them, fixed schedule" if do_refit else
                             "the search's model (early-stopped on its validation split) is kept")),
-        "candidates": [{"name": c.name, "val_acc": c.val_acc, "energy_uj": c.energy_uj,
+        "candidates": [{"name": c.name, "architecture": c.architecture, "val_acc": c.val_acc, "energy_uj": c.energy_uj,
                         "cv_acc": round(score[c.name], 6), "fold_hits": hits[c.name]} for c in cands],
     }
     out = Path(out)
