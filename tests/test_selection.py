@@ -74,17 +74,16 @@ def test_cross_validated_pick_is_refit_on_the_whole_small_training_file(tiny_sea
     assert yaml.safe_load((d / "run" / "selected" / "selection.yaml").read_text())["pick"] == sel["pick"]
 
 
-def test_selection_is_deterministic(tiny_search):
-    d, req, data, _ = tiny_search
-    a = select(d / "run", req, data, d / "a", top=2, folds=2, workers=2)
-    b = select(d / "run", req, data, d / "b", top=2, folds=2, workers=1)
-    kept = select(d / "run", req, data, d / "c", top=2, folds=2, workers=1, refit="never")
-    assert kept["candidates"] == a["candidates"] and kept["refit"] is False  # the search's own model of the pick
-    assert (d / "c" / "model" / "weights.npz").read_bytes() == (d / "run" / "evals" / kept["pick"] /
-                                                                "weights.npz").read_bytes()
-    assert a["candidates"] == b["candidates"] and a["pick"] == b["pick"]  # process pool or not, same trainings
-    wa, wb = np.load(d / "a" / "model" / "weights.npz"), np.load(d / "b" / "model" / "weights.npz")
+def test_selection_is_deterministic_and_can_keep_the_search_model(tiny_search):
+    d, req, data, sel = tiny_search
+    again = select(d / "run", req, data, d / "again", top=2, folds=3, workers=1)  # the search used 2 processes
+    assert again["candidates"] == sel["candidates"] and again["pick"] == sel["pick"]
+    wa, wb = np.load(d / "run" / "selected" / "model" / "weights.npz"), np.load(d / "again" / "model" / "weights.npz")
     assert sorted(wa.files) == sorted(wb.files) and all(np.array_equal(wa[k], wb[k]) for k in wa.files)
+    kept = select(d / "run", req, data, d / "kept", top=1, folds=2, workers=1, refit="never")
+    assert kept["refit"] is False and kept["pick"] == candidates(d / "run")[0].name
+    assert (d / "kept" / "model" / "weights.npz").read_bytes() == (d / "run" / "evals" / kept["pick"] /
+                                                                   "weights.npz").read_bytes()
 
 
 def test_no_candidate_is_a_clear_error(tmp_path: Path, tiny_search):

@@ -108,8 +108,11 @@ def cv_scores(cands: Sequence[Candidate], data: Dataset, cfg: TrainConfig, folds
               workers: int = 1) -> Dict[str, List[int]]:
     """Hits per fold of each candidate (see the module docstring); trainings run on ``workers`` processes."""
     y = pooled(data).y
+    spec = data.source or data.name
+    if not np.array_equal(pooled(_dataset(spec)).y, y):  # the fold jobs reload the dataset from its source
+        raise ValueError(f"{spec}: the dataset given differs from what its source loads (another split?)")
     splits = stratified_folds(y, folds, repeats, seed)
-    jobs = [(c.name, i, (data.source or data.name, c.topology.to_dict(),
+    jobs = [(c.name, i, (spec, c.topology.to_dict(),
                          {**cfg.__dict__, "seed": cfg.seed + i, "threads": 1}, tr, va))
             for c in cands for i, (tr, va) in enumerate(splits)]
     if workers > 1:
@@ -149,8 +152,9 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
         "refit_reason": (f"refit={refit}, {n} training samples {'<' if small else '>='} small_data={cfg.small_data}: "
                          + ("retrained on all of them, fixed schedule" if do_refit else
                             "the search's model (early-stopped on its validation split) is kept")),
-        "candidates": [{"name": c.name, "architecture": c.architecture, "val_acc": c.val_acc, "energy_uj": c.energy_uj,
-                        "cv_acc": round(score[c.name], 6), "fold_hits": hits[c.name]} for c in cands],
+        "candidates": [{"name": c.name, "architecture": c.architecture, "val_acc": c.val_acc,
+                        "energy_uj": c.energy_uj, "cv_acc": round(score[c.name], 6), "fold_hits": hits[c.name]}
+                       for c in cands],
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
