@@ -104,5 +104,11 @@ def run(args: argparse.Namespace) -> int:
           result.columns[:-1], [row[:-1] for row in result.table])  # architectures: see pareto.md
     console.print(f"cost model: {result.cost_model}")
     console.print(f"Pareto set: {args.out}/pareto/  table: {args.out}/pareto.md  plot: {args.out}/front.png")
+    if result.selection:
+        sel = result.selection
+        pick = next(c for c in sel["candidates"] if c["name"] == sel["pick"])
+        console.print(f"cross-validated pick: {sel['pick']} (cv accuracy {pick['cv_acc']:.4f}, "
+                      f"{'refit on the whole training file' if sel['refit'] else 'search model kept'}): "
+                      f"{args.out}/selected/model/")
     return 0
 

@@ -37,6 +37,7 @@ class SearchResult:
     cost_model: str
     columns: List[str]
     table: List[List[Any]]
+    selection: Optional[Dict[str, Any]] = None  # RUN/selected/selection.yaml when the requirements ask for it
 
 
 def strategies() -> Dict[str, Any]:
@@ -81,5 +82,13 @@ def run_search(req: Requirements, run_dir: Union[str, Path], *, resume: bool = F
     front = runner.front()
     rows = export_front(runner, front) if export and front else []
     cols, table = markdown(runner, rows)
+    selection = None
+    if export and front and req.selection.top > 0:
+        from ..data import load_dataset
+        from .select import select
+
+        sel = req.selection
+        selection = select(Path(run_dir), req, load_dataset(req.dataset), Path(run_dir) / "selected", top=sel.top,
+                           folds=sel.folds, repeats=sel.repeats, workers=n, refit=sel.refit)
     return SearchResult(Path(run_dir), front, rows, runner.journal.count(), runner.elapsed_s, costing.mean_ms,
-                        source.describe(), cols, table)
+                        source.describe(), cols, table, selection)

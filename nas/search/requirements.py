@@ -29,6 +29,10 @@
       short_fraction: 0.111          # optional multi-fidelity (nas/search/fidelity.py): first rung's fraction
       reduction_factor: 3            #   of the epochs; the top 1/3 at each rung train longer, up to the full schedule
     space: {...}                     # nas/search/space.py (optional); unset fields follow the input length
+    selection:                       # optional (nas/search/select.py): after the search, the final pick
+      top: 3                         #   among the 3 best-validation candidates by repeated stratified k-fold
+      folds: 5                       #   cross-validation on the whole training file, refit on all of it when
+      repeats: 1                     #   small (refit: auto | always | never); into RUN/selected/ (absent: no such step)
     initial_topologies: []           # topology YAML files trained in generation 0
 
 Every error names the file and the field.
@@ -52,7 +56,7 @@ from .metrics import METRICS, PARALLELIZATIONS
 from .space import SearchSpace, SpaceError
 
 TOP_FIELDS = ("dataset", "board", "seed", "parallelization", "constraints", "objectives", "budget", "training",
-              "space", "initial_topologies")
+              "space", "initial_topologies", "selection")
 
 
 class RequirementsError(SustainmlError, ValueError):
@@ -90,6 +94,16 @@ class Training:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """The cross-validated final pick (:mod:`.select`); ``top`` 0 = none."""
+
+    top: int = 0
+    folds: int = 5
+    repeats: int = 1
+    refit: str = "auto"
+
+
+@dataclass(frozen=True)
 class Requirements:
     dataset: str
     board: str
@@ -101,6 +115,7 @@ class Requirements:
     training: Training = Training()
     space: SearchSpace = SearchSpace()
     initial_topologies: List[str] = field(default_factory=list)
+    selection: Selection = Selection()  # not part of the fingerprint: it runs after the search
     source: str = "<requirements>"
     space_doc: Dict[str, Any] = field(default_factory=dict)  # the space fields the file sets
 
@@ -163,6 +178,10 @@ def _dataclass_section(cls: Any, doc: Mapping[str, Any], name: str, src: str) ->
         if k == "schedule":
             if v not in ("default", "quick"):
                 raise RequirementsError(f"{where}: {v!r} is not one of default, quick")
+            kw[k] = v
+        elif k == "refit":
+            if v not in ("auto", "always", "never"):
+                raise RequirementsError(f"{where}: {v!r} is not one of auto, always, never")
             kw[k] = v
         elif k == "inherit":
             if not isinstance(v, bool):
@@ -240,6 +259,11 @@ def parse(doc: Any, src: str = "<requirements>") -> Requirements:
     if budget.initial > budget.evaluations:
         raise RequirementsError(f"{src}: budget.initial={budget.initial} exceeds budget.evaluations={budget.evaluations}")
     training = _dataclass_section(Training, doc, "training", src)
+    selection = _dataclass_section(Selection, doc, "selection", src)
+    if doc.get("selection") is not None and "top" not in doc["selection"]:
+        selection = dataclasses.replace(selection, top=3)
+    if selection.folds < 2:
+        raise RequirementsError(f"{src}: selection.folds: {selection.folds} must be >= 2")
     try:
         space = SearchSpace.from_dict(doc.get("space"), f"{src}: space")
     except SpaceError as exc:
@@ -258,7 +282,8 @@ def parse(doc: Any, src: str = "<requirements>") -> Requirements:
         dataset = str((base / dataset).resolve())  # a file next to the requirements, like initial_topologies
     return Requirements(dataset=dataset, board=doc["board"], seed=seed, parallelization=par,
                         constraints=constraints, objectives=dict(objectives), budget=budget, training=training,
-                        space=space, initial_topologies=inits, source=src, space_doc=dict(doc.get("space") or {}))
+                        space=space, initial_topologies=inits, selection=selection, source=src,
+                        space_doc=dict(doc.get("space") or {}))
 
 
 def load_requirements(path: Union[str, Path]) -> Requirements:
