@@ -262,12 +262,14 @@ def _first_error(log_text: str) -> str:
 
 
 def synthesize(src_dir: Path, top: str, family: str, design: str, sources: Optional[Sequence[str]] = None,
-               log_path: Optional[Path] = None, timeout_s: Optional[float] = None) -> Netlist:
+               log_path: Optional[Path] = None, timeout_s: Optional[float] = None, cached_only: bool = False
+               ) -> Optional[Netlist]:
     """Synthesize the design in ``src_dir`` (see the module docstring) and read its counts.
 
     ``sources``: Verilog files to read, relative to ``src_dir`` (default: every ``.v``/``.sv``
     there, in name order); ``log_path``: where the Yosys log is copied (default: the cache's);
-    ``design``: the name errors use.
+    ``design``: the name errors use; ``cached_only``: return None instead of running Yosys when
+    the cache has no result.
     """
     if family not in FAMILIES.values():
         raise YosysError(f"design {design}: synth_xilinx family {family!r} is not one of {sorted(FAMILIES.values())}")
@@ -288,6 +290,8 @@ def synthesize(src_dir: Path, top: str, family: str, design: str, sources: Optio
     done = folder / "result"
     t0 = time.perf_counter()
     cached = (done / "stat.json").is_file()
+    if not cached and cached_only:
+        return None
     if not cached:
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / ".lock", "w") as lock:
