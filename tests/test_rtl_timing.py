@@ -111,3 +111,16 @@ def test_yosys_counts_only_reads_the_cache_unless_asked(tmp_path, monkeypatch):
     assert yosys_counts(str(tmp_path / "bundle"), board, run=False) is None
     assert yosys_counts(None, board) is None
     assert yosys_counts(str(tmp_path / "nowhere"), board) is None
+
+
+def test_a_simulation_only_verilog_file_does_not_change_the_synthesis_key(tmp_path):
+    from sustainml.host import yosys
+
+    (tmp_path / "dnnu.v").write_text("module dnnu(input wire a, output wire y); assign y = a; endmodule\n")
+    (tmp_path / "s0_w.hex").write_text("01\n")
+    key = yosys.cache_key(tmp_path, "v", "script", ["dnnu.v"])
+    (tmp_path / "dnnu_act.v").write_text("module dnnu_act; endmodule\n")
+    assert yosys.cache_key(tmp_path, "v", "script", ["dnnu.v"]) == key
+    assert yosys.cache_key(tmp_path, "v", "script") != key  # without sources: every Verilog file counts
+    (tmp_path / "s0_w.hex").write_text("02\n")
+    assert yosys.cache_key(tmp_path, "v", "script", ["dnnu.v"]) != key  # a ROM image is part of the key
