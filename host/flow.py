@@ -160,6 +160,7 @@ class Flow:
         self.stage("build", lambda: (overlay / DIGEST).is_file(),  # the manifest digest is written last
                    lambda: self._cli("sustainml", ["build", str(build_dir), "--out", str(self.p("overlays")),
                                                    "--name", chosen.name] + kind))
+        self.start_synth(build_dir)
         deploy = ["--inventory", str(self.inventory)]
         self.stage("push", lambda: self.p("push.json").is_file(), lambda: self.push(overlay, deploy))
         self.stage("accuracy", lambda: self.p("board-accuracy.json").is_file(), lambda: self.board_accuracy(deploy))
@@ -243,9 +244,27 @@ class Flow:
         self._cli("sustainml-deploy", ["measure", str(self.p("campaign.yaml")), "--resume"])
         self.p("campaign.done").write_text("")
 
+    def start_synth(self, build_dir: Path) -> None:
+        """Start Yosys on the chosen RTL design beside the stages that follow (it runs in its own
+        process for minutes); the synth stage waits for it."""
+        if not self.rtl or (self.p("synth.done").is_file() and not self.opts.restart):
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .synth import synth
+
+        console.print(f"[dim]$ sustainml synth {_q(str(build_dir))}   (running beside the next stages)[/dim]")
+        pool = ThreadPoolExecutor(1)
+        self._synth_job = pool.submit(synth, build_dir, echo=lambda _: None)
+        pool.shutdown(wait=False)
+
     def synth(self, build_dir: Path) -> None:
         """Yosys resource counts of the chosen design (RTL projects only; cached by content hash)."""
-        if self.rtl or (build_dir / "rtl").is_dir():
+        job = getattr(self, "_synth_job", None)
+        if job is not None:
+            console.rule(f"[bold]$ sustainml synth {_q(str(build_dir))}   (waiting for it)")
+            job.result()  # a Yosys failure raises its one-line UserError here
+        elif self.rtl:
             self._cli("sustainml", ["synth", str(build_dir)])
         self.p("synth.done").write_text("")
 

@@ -90,9 +90,16 @@ POWER_REFINEMENT: Dict[str, float] = {"dyn_base_w": 0.0, "dyn_stage_w": 0.0, "dy
 RTL_LATENCY: Dict[str, float] = {"rtl_start_cycles": 0.0, "rtl_fill": 1.0, "rtl_interval": 1.0, "rtl_stage_cycles": 0.0}
 #: Resource-mapping terms a fit adds to ``structure`` (default 0: absent from prior files): DSP48s
 #: outside the stages (address and batch-size arithmetic of the AXI shell).
-STRUCT_REFINEMENT: Dict[str, float] = {"dsp_base": 0.0}
+#: ``dsp_const``: 1 = products with a constant weight (a stage with one fold step) are DSP48s too (Yosys
+#: infers them from the RTL), 0 = LUT fabric (the HLS template's choice); ``dsp_pool_lane``: 1 = every
+#: average-pooling lane has a DSP48 (its AVG_MULT product), 0 = none.
+STRUCT_REFINEMENT: Dict[str, float] = {"dsp_base": 0.0, "dsp_const": 0.0, "dsp_pool_lane": 1.0}
+#: LUT/FF terms a fit adds (default 0: absent from prior files): per bit of a dense stage's input
+#: sample buffer (registers in the RTL, a ROM-like array in the HLS template).
+LUT_REFINEMENT: Dict[str, float] = {"lut_sample_bit": 0.0}
+FF_REFINEMENT: Dict[str, float] = {"ff_sample_bit": 0.0}
 _OPTIONAL = {"latency": LATENCY_REFINEMENT, "power": POWER_REFINEMENT, "structure": STRUCT_REFINEMENT,
-             "rtl": RTL_LATENCY}
+             "rtl": RTL_LATENCY, "lut": LUT_REFINEMENT, "ff": FF_REFINEMENT}
 
 
 class CostModelError(SustainmlError, ValueError):
@@ -175,7 +182,8 @@ def _coeffs_from_dict(doc: Any, where: str) -> Coefficients:
     return Coefficients(board=str(doc.get("board", "")), source=str(doc.get("source", "")),
                         latency=_group(doc, "latency", LATENCY_TERMS, where, LATENCY_REFINEMENT),
                         power=_group(doc, "power", POWER_TERMS, where, POWER_REFINEMENT), ps_w=float(doc.get("ps_w", 0.0)),
-                        lut=_group(doc, "lut", LUT_TERMS, where), ff=_group(doc, "ff", FF_TERMS, where),
+                        lut=_group(doc, "lut", LUT_TERMS, where, LUT_REFINEMENT),
+                        ff=_group(doc, "ff", FF_TERMS, where, FF_REFINEMENT),
                         structure=_group(doc, "structure", STRUCT_TERMS, where, STRUCT_REFINEMENT),
                         rtl=_group(doc, "rtl", (), where, RTL_LATENCY) if doc.get("rtl") is not None else ())
 
@@ -349,8 +357,8 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     st = coeffs.table("structure")
     step = int(st["step_cycles"])
     steps_in = stage.in_len + 2 * stage.padding
-    lut_x = {t: 0.0 for t in LUT_TERMS}
-    ff_x = {t: 0.0 for t in FF_TERMS}
+    lut_x = {t: 0.0 for t in LUT_TERMS + tuple(LUT_REFINEMENT)}
+    ff_x = {t: 0.0 for t in FF_TERMS + tuple(FF_REFINEMENT)}
     lut_x["lut_stage"] = ff_x["ff_stage"] = 1.0
     step_bits = stage.in_ch * stage.in_bits
     dp, ds, dk = unroll_dims(stage)
@@ -360,7 +368,9 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     if stage.is_compute:
         depth = int(st["depth_compute"]) + max(0, math.ceil(math.log2(simd * kp)))
         mults = pe * simd * kp
-        if multiplier_on_dsp(stage, folds, st["dsp_min_product_bits"]):
+        min_bits = st["dsp_min_product_bits"]
+        const_on_dsp = folds == 1 and st.get("dsp_const", 0.0) and multiplier_on_dsp(stage, 2, min_bits)
+        if const_on_dsp or multiplier_on_dsp(stage, folds, min_bits):
             dsp = mults
         else:
             lut_x["lut_mult_bit2"] = float(mults * stage.w_bits * stage.in_bits)
@@ -376,7 +386,7 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     else:
         depth = int(st["depth_pool"])
         if kind in ("avgpool1d", "gap1d"):
-            dsp = pe  # one AVG_MULT product per lane
+            dsp = pe * int(st.get("dsp_pool_lane", 1.0))  # one AVG_MULT product per lane
         lut_x["lut_lane_bit"] = ff_x["ff_lane_bit"] = float(pe * stage.in_bits)
     fold_loop = _pipelined(folds, depth)
     if kind in ("conv1d", "dwconv1d", "maxpool1d", "avgpool1d"):
@@ -389,6 +399,7 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
         fill = drain = step + fold_loop
     else:  # dense, gap1d: take the whole sample in, then fold
         if kind == "dense":  # input buffer x[NIN], cyclic factor SIMD
+            lut_x["lut_sample_bit"] = ff_x["ff_sample_bit"] = float(stage.in_len * stage.in_ch * stage.in_bits)
             b18, cols = _rom(-(-(stage.in_len * stage.in_ch) // simd), stage.in_bits, st["bram_min_bits"])
             bram18 += simd * b18
             lut_x["lut_rom_col"] += simd * cols
@@ -399,8 +410,8 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
         fill = interval
         drain = fold_loop + depth
     lut_c, ff_c = coeffs.table("lut"), coeffs.table("ff")
-    lut = sum(lut_c[t] * v for t, v in lut_x.items() if v)
-    ff = sum(ff_c[t] * v for t, v in ff_x.items() if v)
+    lut = sum(lut_c.get(t, 0.0) * v for t, v in lut_x.items() if v)
+    ff = sum(ff_c.get(t, 0.0) * v for t, v in ff_x.items() if v)
     trips = folds * (stage.out_len if kind in ("conv1d", "dwconv1d", "maxpool1d", "avgpool1d")
                      else stage.in_len if kind == "pwconv1d" else 1)
     cost = StageCost(index, kind, pe, simd, kp, folds, interval, fill, drain, mults, dsp, bram18, lut, ff,
@@ -512,8 +523,8 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     cycles = t_last + (batch - 1) * worst
     b_in, b_out = _io_bytes(stages)
     dma_bytes = batch * (b_in + b_out)
-    lut_x = {t: 0.0 for t in LUT_TERMS}
-    ff_x = {t: 0.0 for t in FF_TERMS}
+    lut_x = {t: 0.0 for t in LUT_TERMS + tuple(LUT_REFINEMENT)}
+    ff_x = {t: 0.0 for t in FF_TERMS + tuple(FF_REFINEMENT)}
     for c in costs:
         for t, v in c.lut_x.items():
             lut_x[t] += v
@@ -521,8 +532,8 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
             ff_x[t] += v
     lut_x["lut_base"] = ff_x["ff_base"] = 1.0
     lut_c, ff_c = coeffs.table("lut"), coeffs.table("ff")
-    lut = sum(lut_c[t] * v for t, v in lut_x.items())
-    ff = sum(ff_c[t] * v for t, v in ff_x.items())
+    lut = sum(lut_c.get(t, 0.0) * v for t, v in lut_x.items())
+    ff = sum(ff_c.get(t, 0.0) * v for t, v in ff_x.items())
     dsp = sum(c.dsp for c in costs) + int(round(st.get("dsp_base", 0.0)))
     bram18 = sum(c.bram18 for c in costs)
     lat = coeffs.table("latency")
@@ -607,7 +618,7 @@ def features(est: Estimate) -> Dict[str, float]:
 def predict(coeffs: Coefficients, group: str, x: Mapping[str, float]) -> float:
     """``sum(coeff * x)`` for one group (latency, power, lut, ff)."""
     c = coeffs.table(group)
-    return sum(c[k] * v for k, v in x.items())
+    return sum(c.get(k, 0.0) * v for k, v in x.items())
 
 
 def objectives(topology: Topology, board: Union[str, Board] = "pynq-z2") -> Dict[str, float]:

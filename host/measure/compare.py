@@ -21,10 +21,13 @@ from .refine import load_observations, predict
 
 def compare_design(db_path: Union[str, Path], board: str, bundle_name: str,
                    models: Mapping[str, Union[str, Path]]) -> List[Dict[str, Any]]:
-    """Rows ``{metric, unit, measured, source, <model>: predicted, <model> error: fraction}``."""
+    """Rows ``{metric, unit, measured, source, <model>: predicted, <model> error: fraction}`` of the
+    bundle named ``bundle_name`` (or, failing that, ``bundle_name-<digest>``: a campaign's build of it)."""
     with MeasurementDB(db_path) as db:
         cat, obs = load_observations(db, board)
-    found = [o for o in obs if o.design.name == bundle_name]
+    # a campaign names the bundles it builds from a NAS run's Pareto point ``<point>-<digest>``
+    found = [o for o in obs if o.design.name == bundle_name] or [
+        o for o in obs if o.design.name.startswith(f"{bundle_name}-")]
     if not found:
         raise UserError(f"{db_path}: no measurements of {bundle_name} on {board}")
     o = found[0]

@@ -167,7 +167,7 @@ def error_rows(r: Refinement) -> List[List[str]]:
 
 
 ERROR_COLUMNS = ["metric", "prior MAPE", "prior max", "prior bias", "prior ±10%", "prior exact / ±1",
-                 "refined MAPE", "refined max", "refined ±10%", "refined exact / ±1", "points"]
+                 "refined MAPE (held out)", "refined max", "refined ±10%", "refined exact / ±1", "points"]
 
 
 def _fmt(v: float) -> str:

@@ -10,10 +10,12 @@ Contract:
   Yosys cell counts, not Vivado place and route.
 * :func:`fit_resources`: the cost model's resource terms refined on those counts (nas/costmodel.py):
   the DSP mapping rule (``dsp_min_product_bits``: products at least that wide go to a DSP48) and
-  the DSP48s outside the stages (``dsp_base``, the AXI shell's address/batch arithmetic), chosen to
-  make the most designs exact; the ROM mapping rule (``bram_min_bits``) likewise for BRAM18; then
-  every LUT and FF term (per-stage, adder, lane, ROM-column, buffer bits and the shell constant
-  ``lut_base``/``ff_base``) by non-negative least squares on relative errors. Designs without a
+  whether constant-weight products (``dsp_const``) and average-pooling lanes (``dsp_pool_lane``) are
+  DSP48s, and the DSP48s outside the stages (``dsp_base``, the AXI shell's address/batch
+  arithmetic), chosen to make the most designs exact; the ROM mapping rule (``bram_min_bits``)
+  likewise for BRAM18; then the LUT and FF terms :data:`LUT_FIT` / :data:`FF_FIT` (the shell
+  constant ``lut_base``/``ff_base``, per stage, adder bits, window and dense-sample buffer bits,
+  LUT-ROM columns) by non-negative least squares on relative errors. Designs without a
   Yosys result are left out of the fit and of the resource metrics.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from sustainml.nas.catalogue import Board
-from sustainml.nas.costmodel import FF_TERMS, LUT_TERMS, Coefficients
+from sustainml.nas.costmodel import Coefficients
 
 from .. import yosys
 
@@ -33,6 +35,10 @@ DSP_BITS = tuple(range(2, 20))
 DSP_BASE = tuple(range(0, 9))
 BRAM_BITS = (0, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 1 << 30)
 RESOURCES = ("lut", "ff", "dsp", "bram18")
+#: LUT/FF terms fitted (few designs: the shell constant, per stage, adder/accumulator bits, window and
+#: dense-sample buffer bits, LUT-ROM columns); the other terms of the prior form are set to 0
+LUT_FIT = ("lut_base", "lut_stage", "lut_add_bit", "lut_buffer_bit", "lut_sample_bit", "lut_rom_col")
+FF_FIT = ("ff_base", "ff_stage", "ff_add_bit", "ff_buffer_bit", "ff_sample_bit")
 
 
 def yosys_counts(bundle: Optional[str], board: Board, run: bool = False,
@@ -67,18 +73,19 @@ def fit_resources(estimates, counts: Sequence[Dict[str, float]], prior: Coeffici
     from scipy.optimize import nnls
 
     st = prior.table("structure")
-    dsp_y = [c["dsp"] for c in counts]
+    dsp_y = np.array([c["dsp"] for c in counts])
     best = None
     for bits in DSP_BITS:
-        c = prior.replace("structure", {"dsp_min_product_bits": float(bits), "dsp_base": 0.0})
-        stage_dsp = [e.dsp for e in estimates(c)]
-        for base in DSP_BASE:
-            score = _mismatch([d + base for d in stage_dsp], dsp_y)
-            key = (score, abs(bits - st["dsp_min_product_bits"]))
-            if best is None or key < best[0]:
-                best = (key, bits, base)
-    _, bits, base = best
-    coeffs = prior.replace("structure", {"dsp_min_product_bits": float(bits), "dsp_base": float(base)})
+        for const in (0.0, 1.0):
+            for pool in (0.0, 1.0):
+                rule = {"dsp_min_product_bits": float(bits), "dsp_base": 0.0, "dsp_const": const, "dsp_pool_lane": pool}
+                stage_dsp = np.array([e.dsp for e in estimates(prior.replace("structure", rule))])
+                for base in DSP_BASE:
+                    score = _mismatch(stage_dsp + base, dsp_y)
+                    key = (score, abs(bits - st["dsp_min_product_bits"]), const, -pool, base)
+                    if best is None or key < best[0]:
+                        best = (key, {**rule, "dsp_base": float(base)})
+    coeffs = prior.replace("structure", best[1])
     bram_y = [c["bram18"] for c in counts]
     scored = []
     for b in BRAM_BITS:
@@ -86,13 +93,14 @@ def fit_resources(estimates, counts: Sequence[Dict[str, float]], prior: Coeffici
         scored.append((_mismatch([e.bram18 for e in estimates(c)], bram_y), abs(b - st["bram_min_bits"]), b))
     coeffs = coeffs.replace("structure", {"bram_min_bits": float(min(scored)[2])})
     est = estimates(coeffs)
-    for group, terms, key in (("lut", LUT_TERMS, "lut"), ("ff", FF_TERMS, "ff")):
+    for group, terms, key in (("lut", LUT_FIT, "lut"), ("ff", FF_FIT, "ff")):
         X = np.array([[getattr(e, f"{group}_x").get(t, 0.0) for t in terms] for e in est])
         y = np.array([c[key] for c in counts])
         w, _ = nnls(X / y[:, None], np.ones(len(y)))  # relative errors
-        prior_w = np.array([prior.get(group, t) for t in terms])
+        prior_w = np.array([prior.table(group).get(t, 0.0) for t in terms])
         w = np.where(X.any(axis=0), w, prior_w)  # a term no design exercises keeps the prior's value
-        coeffs = coeffs.replace(group, dict(zip(terms, w)))
+        rest = {t: 0.0 for t in prior.table(group) if t not in terms}  # folded into the fitted terms
+        coeffs = coeffs.replace(group, {**rest, **dict(zip(terms, w))})
     return coeffs
 
 
