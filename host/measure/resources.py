@@ -37,7 +37,7 @@ BRAM_BITS = (0, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 1 << 30)
 RESOURCES = ("lut", "ff", "dsp", "bram18")
 #: LUT/FF terms fitted (few designs: the shell constant, per stage, adder/accumulator bits, window and
 #: dense-sample buffer bits, LUT-ROM columns); the other terms of the prior form are set to 0
-LUT_FIT = ("lut_base", "lut_stage", "lut_add_bit", "lut_buffer_bit", "lut_sample_bit", "lut_rom_col")
+LUT_FIT = ("lut_base", "lut_stage", "lut_add_bit", "lut_buffer_bit", "lut_sample_bit")
 FF_FIT = ("ff_base", "ff_stage", "ff_add_bit", "ff_buffer_bit", "ff_sample_bit")
 
 
