@@ -346,7 +346,7 @@ def infer(lay: Layout, input_path: str) -> Dict[str, Any]:
     np.save(out, y)
     return {"overlay": dnnu.bundle.name, "simulated": dnnu.simulated, "output": out, "shape": list(y.shape),
             "dtype": str(y.dtype), "classes": res.classes.tolist(),
-            "hw_us": [t.hw_ns / 1e3 for t in res.timings]}
+            "hw_us": [None if t.hw_ns is None else t.hw_ns / 1e3 for t in res.timings]}
 
 
 def benchmark(lay: Layout, n: int, batch: int) -> Dict[str, Any]:

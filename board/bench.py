@@ -2,7 +2,9 @@
 
 Every call is timed on the device clock (see :mod:`.dnnu`): hardware time (ap_start → ap_done)
 and end-to-end time (input in the buffer → outputs copied out). The driver's overhead is their
-difference: cache flush/invalidate, register writes, polling, copies.
+difference: cache flush/invalidate, register writes, polling, copies. An untimed bundle (a
+C-simulation on the simulated board) has no hardware time: ``hw_us`` and ``overhead_us`` are None
+and the notes say so.
 """
 from __future__ import annotations
 
@@ -33,8 +35,8 @@ class BenchmarkResult:
     calls: int
     batch: int
     latency_us: Dict[str, float]          # end-to-end per call
-    hw_us: Dict[str, float]               # ap_start -> ap_done per call
-    overhead_us: Dict[str, float]         # end-to-end minus hardware, per call
+    hw_us: Optional[Dict[str, float]]     # ap_start -> ap_done per call; None: no hardware time
+    overhead_us: Optional[Dict[str, float]]  # end-to-end minus hardware, per call
     throughput_sps: float                 # samples per second over the whole run
     power: Optional[Dict[str, Any]] = None
     notes: list = field(default_factory=list)
@@ -48,8 +50,10 @@ def timing_note(dnnu: Any) -> str:
     if dnnu.bundle.kind == "rtlsim":
         return ("simulated board: hardware time = the RTL's Verilator cycle count (ap_start -> ap_done) at the PL "
                 "clock; driver time measured on this host (not the board's ARM core)")
-    return ("simulated board, C-simulation bundle: NO circuit timing; hardware time is the formula board's "
-            "estimate (board/sim/model.py), build --rtlsim for the circuit's cycles")
+    from .dnnu import NO_TIMING
+
+    return (f"simulated board, C-simulation bundle: {NO_TIMING}; end-to-end time is the driver's on this host; "
+            "build --rtlsim for the circuit's cycles and power")
 
 
 def _inputs(dnnu: Any, batch: int) -> np.ndarray:
@@ -81,7 +85,7 @@ def benchmark(dnnu: Any, n: int = 1000, batch: int = 1, power: Any = None, warmu
         t_start = dnnu.clock()
         for i in range(n):
             dnnu.run_raw(inp, out)
-            hw[i], e2e[i] = dnnu.last_timing.hw_ns, dnnu.last_timing.e2e_ns
+            hw[i], e2e[i] = dnnu.last_timing.hw_ns or 0, dnnu.last_timing.e2e_ns
         run.elapsed_ns = dnnu.clock() - t_start
         return n * batch
 
@@ -93,6 +97,7 @@ def benchmark(dnnu: Any, n: int = 1000, batch: int = 1, power: Any = None, warmu
         run()
     board = getattr(getattr(dnnu.device, "board", None), "name", None) or str(getattr(dnnu.device, "name", "board"))
     notes = [timing_note(dnnu)] if dnnu.simulated else []
-    return BenchmarkResult(board, dnnu.bundle.name, dnnu.simulated, dnnu.clock_mhz, n, batch,
-                           distribution_us(e2e), distribution_us(hw), distribution_us(e2e - hw),
+    timed = getattr(dnnu, "timed", True)
+    return BenchmarkResult(board, dnnu.bundle.name, dnnu.simulated, dnnu.clock_mhz, n, batch, distribution_us(e2e),
+                           distribution_us(hw) if timed else None, distribution_us(e2e - hw) if timed else None,
                            n * batch / (run.elapsed_ns * 1e-9), report.to_dict() if report else None, notes)

@@ -11,8 +11,10 @@ Input/output buffers are allocated once with ``pynq.allocate`` and reused by eve
 A call that does not finish within ``timeout_s`` raises :class:`DnnuTimeoutError` after the
 runtime reset the DNNU (:meth:`Dnnu.reset`: the overlay is downloaded again), so the next call works.
 Timing uses the device's clock (``perf_counter_ns``; the sim device's excludes the host time of
-its C-simulation): hardware time runs from ap_start to ap_done, end-to-end time from entering a
-call (quantized input ready) to its outputs copied back.
+its simulation): hardware time runs from ap_start to ap_done, end-to-end time from entering a
+call (quantized input ready) to its outputs copied back. A C-simulation bundle on the simulated
+board has no circuit and so no hardware time: :attr:`Dnnu.timed` is False and ``hw_ns`` is None
+(reported as "hardware time: none (C-simulation, no circuit)", :data:`NO_TIMING`).
 
 FP8 I/O bundles (``io.input.encoding: fp8-e5m2``): the PS encodes float samples to E5M2 codes at
 :attr:`Dnnu.in_bias` and decodes the output codes at :attr:`Dnnu.out_bias` (numpy codec,
@@ -34,6 +36,8 @@ from .control import ApCtrl
 from .errors import BoardError, DnnuTimeoutError
 
 DEFAULT_MAX_BATCH = 256
+#: How an untimed call's hardware time is reported (C-simulation bundles on the simulated board).
+NO_TIMING = "hardware time: none (C-simulation, no circuit)"
 DEFAULT_TIMEOUT_S = 2.0
 
 
@@ -42,13 +46,13 @@ class CallTiming:
     """One accelerator call: ``batch`` samples, hardware and end-to-end time (ns)."""
 
     batch: int
-    hw_ns: int
+    hw_ns: Optional[int]  # None: no hardware time (see NO_TIMING)
     e2e_ns: int
 
     @property
-    def overhead_ns(self) -> int:
+    def overhead_ns(self) -> Optional[int]:
         """Driver time beyond the hardware time (copies, cache maintenance, register I/O)."""
-        return self.e2e_ns - self.hw_ns
+        return None if self.hw_ns is None else self.e2e_ns - self.hw_ns
 
 
 @dataclass
@@ -159,6 +163,11 @@ class Dnnu:
         return bool(getattr(self.device, "simulated", False))
 
     @property
+    def timed(self) -> bool:
+        """Whether calls have a hardware time: False for a C-simulation bundle (no circuit)."""
+        return not (self.simulated and self.bundle.kind == "sim")
+
+    @property
     def clock_mhz(self) -> float:
         return float(getattr(self.device, "pl_clock_mhz", self.bundle.clock_mhz))
 
@@ -185,7 +194,7 @@ class Dnnu:
         except DnnuTimeoutError as exc:
             raise DnnuTimeoutError(f"{exc}; {self._recover()}") from None
         out.invalidate()
-        timing = CallTiming(n, done - start, self.clock() - t0)
+        timing = CallTiming(n, done - start if self.timed else None, self.clock() - t0)
         self.last_timing = timing
         return timing
 

@@ -55,7 +55,7 @@ def _hang_call(dnnu: Any) -> None:
         return
     # Real board: a batch far beyond the timeout, over scratch buffers that hold all of it.
     dnnu.run_raw(dnnu.input_buffer[:1], dnnu.output_buffer[:1])
-    per_sample_s = max(dnnu.last_timing.hw_ns, 1) * 1e-9
+    per_sample_s = max(dnnu.last_timing.hw_ns or 0, 1) * 1e-9
     n = int(math.ceil(OVERRUN * dnnu.timeout_s / per_sample_s))
     sample_bytes = (int(np.prod(dnnu.input_spec.shape)) * dnnu.input_spec.np_dtype.itemsize
                     + int(np.prod(dnnu.output_spec.shape)) * dnnu.output_spec.np_dtype.itemsize)

@@ -292,9 +292,6 @@ def generate(model_dir: Union[str, Path], out_dir: Union[str, Path], board: str 
         raise UserError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     if backend == "rtl" and io != "int":
         raise UserError(f"--backend rtl --io {io}: the Verilog DNNU has integer I/O only (use --io int)")
-    if backend == "rtl" and acc_overflow != "wrap":
-        raise UserError(f"--backend rtl --acc-overflow {acc_overflow}: the Verilog MAC wraps at acc_bits (saturation is "
-                        "in the HLS library only; the default overflow-free widths never overflow)")
     if io not in IO_ENCODINGS:
         raise UserError(f"--io {io!r}: expected one of {', '.join(IO_ENCODINGS)}")
     encoding = IO_ENCODINGS[io]

@@ -5,7 +5,7 @@
 
 Runs ``Dnnu.benchmark`` (pynq's Overlay/allocate/MMIO over the simulated device) for several
 batch sizes and reports the simulated hardware time (an rtlsim bundle: the circuit's Verilator
-cycle count at the PL clock; a C-simulation bundle: the formula board, no circuit timing), the
+cycle count at the PL clock; a C-simulation bundle has none: no circuit), the
 end-to-end time per call and the driver's overhead beyond the hardware time (cache maintenance,
 register I/O, polling, copies; host time on this machine). Without --bundle it uses
 overlays/ecg_baseline if present, else a sim bundle around the protocol test kernel
@@ -47,14 +47,16 @@ def main(argv=None) -> int:
     dnnu = Dnnu.load(bundle, max_batch=max(batches))
     print(f"Driver overhead on the simulated {args.board} (bundle `{dnnu.bundle.name}`, PL clock "
           f"{dnnu.clock_mhz:g} MHz, {args.n} calls each; hardware time simulated: "
-          f"{'Verilator cycles of the RTL' if dnnu.bundle.kind == 'rtlsim' else 'formula board, no circuit timing'})\n")
+          f"{'Verilator cycles of the RTL' if dnnu.timed else 'none (C-simulation, no circuit)'})\n")
     print("| batch | hw p50 (µs, simulated) | end-to-end p50 (µs) | end-to-end p99 (µs) | driver overhead p50 (µs) "
           "| overhead p95 (µs) | throughput (samples/s) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for b in batches:
         r = dnnu.benchmark(n=args.n, batch=b)
-        print(f"| {b} | {r.hw_us['p50']:.1f} | {r.latency_us['p50']:.1f} | {r.latency_us['p99']:.1f} | "
-              f"{r.overhead_us['p50']:.1f} | {r.overhead_us['p95']:.1f} | {r.throughput_sps:,.0f} |")
+        hw, over = r.hw_us or {}, r.overhead_us or {}
+        cell = lambda d, k: f"{d[k]:.1f}" if d else "none"  # noqa: E731
+        print(f"| {b} | {cell(hw, 'p50')} | {r.latency_us['p50']:.1f} | {r.latency_us['p99']:.1f} | "
+              f"{cell(over, 'p50')} | {cell(over, 'p95')} | {r.throughput_sps:,.0f} |")
     if tmp:
         tmp.cleanup()
     return 0

@@ -10,7 +10,8 @@
    the first-output latency (cycles from the first input beat offered). Verilator cycle-accurate
    simulation of the RTL; no FPGA involved.
 2. Unless --no-sweep: runs the slow tests of tests/test_rtl_modules.py (>= 200 hypothesis-drawn
-   configurations against nas/golden.py with random stalls; concurrent cached builds).
+   configurations against nas/golden.py with random stalls; concurrent cached builds) and of
+   tests/test_rtl_saturation.py (160 saturating configurations).
 """
 from __future__ import annotations
 
@@ -78,9 +79,10 @@ def main(argv=None) -> int:
     bad = timing_table(args.batch)
     if args.no_sweep:
         return 1 if bad else 0
-    print("\nSlow sweep: python -m pytest -m slow tests/test_rtl_modules.py")
+    print("\nSlow sweep: python -m pytest -m slow tests/test_rtl_modules.py tests/test_rtl_saturation.py")
     t0 = time.perf_counter()
-    rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-m", "slow", "tests/test_rtl_modules.py"], cwd=ROOT)
+    rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-m", "slow", "tests/test_rtl_modules.py",
+                          "tests/test_rtl_saturation.py"], cwd=ROOT)
     print(f"sweep {'passed' if rc == 0 else 'FAILED'} in {time.perf_counter() - t0:.0f} s")
     return 1 if bad or rc else 0
 

@@ -6,6 +6,10 @@
   bundle's manifest, as another board family's DDR would) leaves the prior cost model's predictions
   unchanged, leaves a refined model's predictions unchanged until the designs are measured again,
   and moves the refined prediction once they are.
+* So are the simulated board's energies per event (board/sim/power.py): with them changed (a
+  modified constants file, ``$SUSTAINML_SIM_PARAMS``) the prior's and a refined model's power
+  predictions do not move; the measured energy does, and the refined model follows only after
+  the designs are measured again.
 """
 from __future__ import annotations
 
@@ -84,11 +88,12 @@ def test_benchmark_hardware_time_is_the_circuits_cycle_count(bundles):
         sim.deactivate()
 
 
-def _measure(bundle_dirs, work: Path) -> Path:
+def _measure(bundle_dirs, work: Path, power: bool = False) -> Path:
     camp = work / "c.yaml"
-    camp.write_text(yaml.safe_dump({"name": work.name, "boards": ["sim:pynq-z2"], "batches": [1, 8], "calls": 6,
-                                    "overlays": [str(p) for p in bundle_dirs], "repetitions": 1, "warmup": 1,
-                                    "power": False}))
+    meter = {"interval_s": 0.004, "idle_s": 0.05, "meter": "sim"} if power else False
+    camp.write_text(yaml.safe_dump({"name": work.name, "boards": ["sim:pynq-z2"], "batches": [1, 8],
+                                    "calls": 40 if power else 6, "overlays": [str(p) for p in bundle_dirs],
+                                    "repetitions": 1, "warmup": 1, "power": meter}))
     assert deploy_main(["measure", str(camp)]) == 0
     return work / "measurements.sqlite"
 
@@ -138,3 +143,56 @@ def test_cost_model_cannot_see_the_memory_model(bundles, tmp_path):
     assert all(p_slow[c] > p_fast[c] for c in CLOCKS)
     err = lambda p, m: max(abs(p[c] - m[c]) / m[c] for c in CLOCKS)  # noqa: E731
     assert err(p_slow, m_slow) < err(p_fast, m_slow)
+
+
+def _power_predictions(db_path: Path, coeffs) -> dict:
+    """Predicted dynamic power (W) per PL clock, from a cost model and the stages."""
+    with MeasurementDB(db_path) as db:
+        board, obs = load_observations(db, "sim:pynq-z2")
+    return {o.clock_mhz: predict(o, board, coeffs).dynamic_w for o in obs}
+
+
+def _measured_power(db_path: Path) -> dict:
+    with MeasurementDB(db_path) as db:
+        _, obs = load_observations(db, "sim:pynq-z2")
+    return {o.clock_mhz: o.dynamic_w for o in obs}
+
+
+@pytest.mark.slow
+def test_cost_model_cannot_see_the_energy_per_event(bundles, tmp_path, monkeypatch):
+    from sustainml.board.sim import model as sim_model
+    from sustainml.board.sim import power as sim_power
+
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    db_a = _measure(bundles, a_dir, power=True)
+    prior = load_coefficients("pynq-z2")
+    with MeasurementDB(db_a) as db:
+        refined_a = refine(db, "sim:pynq-z2", folds=3).refined
+    before = {"prior": _power_predictions(db_a, prior), "refined": _power_predictions(db_a, refined_a)}
+
+    # another ground truth: every energy per event x20 (what a much hungrier process would draw)
+    doc = yaml.safe_load(sim_model.PARAMS.read_text())
+    doc["pynq-z2"]["power"]["energy_pj"] = {k: 20 * v for k, v in sim_power.PJ.items()}
+    hungry = tmp_path / "hungry.yaml"
+    hungry.write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv(sim_model.PARAMS_ENV, str(hungry))  # inherited by the campaign's board processes
+    # the host's predictions cannot see it: the same designs, the same numbers
+    assert _power_predictions(db_a, prior) == before["prior"]
+    assert _power_predictions(db_a, refined_a) == before["refined"]
+
+    db_b = _measure(bundles, b_dir, power=True)
+    m_a, m_b = _measured_power(db_a), _measured_power(db_b)
+    print("measured dynamic W", m_a, "x20 energies", m_b)
+    assert all(m_b[c] > 5 * m_a[c] > 0 for c in CLOCKS)  # the circuit draws what the new constants say
+    # the re-measured designs are the same designs: neither model's prediction moves by itself ...
+    assert _power_predictions(db_b, prior) == before["prior"]
+    assert _power_predictions(db_b, refined_a) == before["refined"]
+    # ... until the model is refined on the new measurements, and then it follows them
+    with MeasurementDB(db_b) as db:
+        refined_b = refine(db, "sim:pynq-z2", folds=3).refined
+    p_a, p_b = before["refined"], _power_predictions(db_b, refined_b)
+    assert all(p_b[c] > 2 * p_a[c] for c in CLOCKS)
+    err = lambda p, m: max(abs(p[c] - m[c]) / m[c] for c in CLOCKS)  # noqa: E731
+    assert err(p_b, m_b) < err(p_a, m_b)

@@ -220,19 +220,24 @@ def test_stream_blocks_pass_every_beat_at_full_rate(fixed_bench):
 
 
 def test_rom_words_follow_the_documented_layout():
-    """Word nf*SF + sf, lane (p, j) = w_flat[sf*CHUNK + j][nf*PE + p] (conv1d), two's complement."""
-    s = Stage("conv1d", 0, in_len=4, in_ch=2, in_bits=4, in_signed=True, out_len=2, out_ch=4, out_bits=4,
-              out_signed=True, kernel=3, w_bits=4, acc_bits=10, pe=2, simd=1, kp=3)
-    w = np.arange(3 * 2 * 4).reshape(3, 2, 4) % 16 - 8
+    """conv1d word nf*SF + cf*KF + kf (channel blocks outer, tap blocks inner: the contract's fold
+    order), lane (p, kk*SIMD + ss) = w[kf*KP + kk][cf*SIMD + ss][nf*PE + p], two's complement;
+    biases wrapped to ACC_BITS, or saturated when the stage saturates."""
+    s = Stage("conv1d", 0, in_len=4, in_ch=4, in_bits=4, in_signed=True, out_len=2, out_ch=4, out_bits=4,
+              out_signed=True, kernel=3, w_bits=5, acc_bits=10, pe=2, simd=2, kp=3)
+    w = np.arange(3 * 4 * 4).reshape(3, 4, 4) % 32 - 16
     words, bwords = rtl.rom_lines(s, w, np.array([-1, 2, -3, 4]))
-    flat = w.reshape(6, 4)
-    assert len(words) == 2 * 2 and len(bwords) == 2
-    for nf, sf in itertools.product(range(2), range(2)):
-        word = int(words[nf * 2 + sf], 16)
-        for p, j in itertools.product(range(2), range(3)):
-            v = (word >> ((p * 3 + j) * 4)) & 0xF
-            assert v - 16 * (v >> 3) == flat[sf * 3 + j][nf * 2 + p]
+    cf_n, kf_n, sf_n = 2, 1, 2
+    assert len(words) == 2 * sf_n and len(bwords) == 2
+    for nf, cf, kf in itertools.product(range(2), range(cf_n), range(kf_n)):
+        word = int(words[nf * sf_n + cf * kf_n + kf], 16)
+        for p, kk, ss in itertools.product(range(2), range(3), range(2)):
+            v = (word >> ((p * 6 + kk * 2 + ss) * 5)) & 0x1F
+            assert v - 32 * (v >> 4) == w[kf * 3 + kk][cf * 2 + ss][nf * 2 + p]
     assert int(bwords[0], 16) == ((2 & 0x3FF) << 10) | (-1 & 0x3FF)
+    sat = Stage(**{**s.to_dict(), "acc_bits": 4, "acc_overflow": "saturate"})
+    assert rtl.rom_lines(sat, w, np.array([-100, 2, 30, 4]))[1] == ["28", "47"]  # -100 -> -8, 2 | 30 -> 7, 4 (4 bits)
+    assert rtl.parameters(sat)["ACC_SAT"] == 1 and rtl.parameters(s)["ACC_SAT"] == 0
 
 
 def test_instance_passes_every_stage_field():

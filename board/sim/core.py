@@ -2,17 +2,21 @@
 
 ``CTRL`` (ap_ctrl): bit0 ap_start (set by the host, held until ap_ready), bit1 ap_done and
 bit3 ap_ready (clear on read), bit2 ap_idle. ``GIER``/``IP_IER``/``IP_ISR`` (toggle on write)
-as Vitis generates them. Writing ap_start while idle runs the C-simulation library on the
-buffers at the written addresses (through simulated DRAM, so cache maintenance matters) and
-raises ap_done once the hardware time from the cycle model has elapsed on the device clock.
+as Vitis generates them. Writing ap_start while idle runs the design on the buffers at the
+written addresses (through simulated DRAM, so cache maintenance matters) and raises ap_done once
+its hardware time has elapsed on the device clock.
 A library error, a bus error or an injected hang (``hang = True``) leaves the core running
 forever, as a real hung accelerator would, until the next download (:meth:`SimDnnu.configure`)
 resets it, as reconfiguring the PL does.
 
-An rtlsim design (bundle kind ``rtlsim``) runs the Verilated RTL instead of the C-simulation
-library: the call goes through the harness's own AXI4-Lite/AXI4 protocol on the simulated DRAM,
-and the hardware time is the harness's cycle count (ap_start -> ap_done) at the PL clock; the
-cycle model is not used for it.
+An rtlsim design (bundle kind ``rtlsim``) runs the Verilated RTL: the call goes through the
+harness's own AXI4-Lite/AXI4 protocol on the simulated DRAM, the hardware time is the harness's
+cycle count (ap_start -> ap_done) at the PL clock, and the call's dynamic energy is the power
+model's (:mod:`.power`) from the activity the circuit's monitor counted, spread over that time.
+
+A C-simulation design (kind ``sim``) has no circuit, so it has no timing and no dynamic power:
+ap_done is raised as soon as the outputs are written (hardware time 0, ``timed = False``), and
+runtimes report its hardware time as none rather than an invented one.
 """
 from __future__ import annotations
 
@@ -24,8 +28,8 @@ from ..errors import SimError
 from .clock import SimClock
 from .csim import CsimLibrary
 from .memory import BusError, SimMemory
-from .model import PowerModel, TimingModel
-from .rtlsim import MemoryModel, Rtlsim
+from .power import PowerModel, call_energy_j
+from .rtlsim import MemoryModel, Rtlsim, activity_counters
 
 AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
 
@@ -37,11 +41,14 @@ class SimDnnu:
         self.error: Optional[str] = None
         self.calls = 0
         self.lib: Optional[CsimLibrary] = None
-        self.timing: Optional[TimingModel] = None
+        self.stages: tuple = ()  # the design's stages (manifest), for the power model
+        self.timed = False  # whether calls have a hardware time (rtlsim) or none (C-simulation)
         self.rtl: Optional[Rtlsim] = None  # rtlsim designs: the Verilated DNNU and its memory model
         self.rtl_memory = MemoryModel()
         self.last_cycles = 0  # rtlsim: cycles of the last call (ap_start -> ap_done)
         self.last_hw_ns = 0  # hardware time of the last call
+        self.last_activity: Dict[str, int] = {}  # rtlsim: the monitor's counters of the last call
+        self.last_energy_j: Dict[str, float] = {}  # rtlsim: dynamic energy of the last call per class
         self.args: tuple = ()  # scalar registers passed to the library after batch
         self.clock_mhz = 100.0
         self._reset({"ap_ctrl": 0, "gie": 4, "ier": 8, "isr": 12, "in_addr": 16, "out_addr": 28, "batch": 40})
@@ -52,16 +59,17 @@ class SimDnnu:
         self.running = self.done = self.ready = False
         self.done_at = 0
 
-    def configure(self, lib: Optional[CsimLibrary], timing: Optional[TimingModel], registers: Mapping[str, int],
-                  io: Mapping[str, Any], args: Sequence[str] = (), rtl: Optional[Rtlsim] = None,
-                  rtl_memory: Optional[MemoryModel] = None) -> None:
+    def configure(self, lib: Optional[CsimLibrary], registers: Mapping[str, int], io: Mapping[str, Any],
+                  args: Sequence[str] = (), rtl: Optional[Rtlsim] = None, rtl_memory: Optional[MemoryModel] = None,
+                  stages: Sequence[Mapping[str, Any]] = ()) -> None:
         """Load a design (what a bitstream download does to the PL); ``args``: the scalar
         registers the library takes after ``batch`` (manifest ``sim.args``); ``rtl``: the
-        Verilated DNNU of an rtlsim bundle (then ``lib`` and ``timing`` are None)."""
+        Verilated DNNU of an rtlsim bundle (then ``lib`` is None); ``stages``: the manifest's."""
         self._reset(registers)
         self.hang = False  # a download reconfigures the PL: a hung core starts afresh
-        self.lib, self.timing, self.args = lib, timing, tuple(args)
+        self.lib, self.args, self.stages = lib, tuple(args), tuple(stages)
         self.rtl, self.rtl_memory = rtl, rtl_memory or MemoryModel()
+        self.timed = rtl is not None
         self.in_shape, self.in_dtype = tuple(io["input"]["shape"]), np.dtype(io["input"]["dtype"])
         self.out_shape, self.out_dtype = tuple(io["output"]["shape"]), np.dtype(io["output"]["dtype"])
         self.error = None
@@ -100,21 +108,24 @@ class SimDnnu:
         if self.lib is None and self.rtl is None:
             self.error = "no design loaded"
             return
+        energy: Dict[str, float] = {}
         with self.clock.paused():
             if self.rtl is not None:
-                hw_ns = self._execute_rtl(batch) if batch > 0 else 0
+                hw_ns, energy = self._execute_rtl(batch) if batch > 0 else (0, {})
             else:
-                hw_ns = self.timing.time_ns(max(batch, 1), self.clock_mhz) if batch > 0 else 0
+                hw_ns = 0  # no circuit, no timing (see module docstring)
                 if batch > 0:
                     self._execute(batch)
         start = self.clock.perf_counter_ns()
         self.done_at = start + hw_ns
         self.last_hw_ns = hw_ns
-        if self.error is None and not self.hang:
-            self.power.busy(start, self.done_at)
+        self.last_energy_j = energy
+        if self.error is None and not self.hang and energy:
+            self.power.call(start, self.done_at, energy)
 
-    def _execute_rtl(self, batch: int) -> int:
-        """Run the Verilated DNNU on the DRAM at the written addresses; returns its time in ns."""
+    def _execute_rtl(self, batch: int) -> tuple:
+        """Run the Verilated DNNU on the DRAM at the written addresses; returns its time in ns and
+        its dynamic energy per class (J)."""
         n_in = batch * int(np.prod(self.in_shape)) * self.in_dtype.itemsize
         n_out = batch * int(np.prod(self.out_shape)) * self.out_dtype.itemsize
         try:
@@ -124,9 +135,17 @@ class SimDnnu:
                                      self._u64("in_addr"), self._u64("out_addr"))
         except (BusError, SimError) as exc:
             self.error = str(exc)
-            return 0
+            return 0, {}
         self.last_cycles = res.cycles
-        return int(round(res.cycles * 1e3 / self.clock_mhz))
+        names = activity_counters([s["kind"] for s in self.stages])
+        if len(res.activity) != len(names):
+            self.error = (f"rtlsim library reports {len(res.activity)} activity counters, the manifest's "
+                          f"{len(self.stages)} stages need {len(names)}")
+            return 0, {}
+        self.last_activity = dict(zip(names, res.activity))
+        energy = call_energy_j(self.stages, self.last_activity, res.read_beats + res.write_beats, self.power.family,
+                               self.power.pj)
+        return int(round(res.cycles * 1e3 / self.clock_mhz)), energy
 
     def _execute(self, batch: int) -> None:
         n_in = batch * int(np.prod(self.in_shape)) * self.in_dtype.itemsize

@@ -7,7 +7,8 @@ metaclass, probed when ``$SUSTAINML_SIM_BOARD`` is set), so ``pynq.Overlay``, ``
 * ``get_bitfile_metadata`` parses the bundle's ``NAME.hwh`` with pynq's metadata parser;
 * ``download`` loads the sim bundle's C-simulation library into the PL model (the "bitfile"
   given to ``Overlay`` is the library, see docs/CONTRACTS.md), or an rtlsim bundle's Verilated
-  DNNU with its ROM files and memory model (its hardware time is then the RTL's cycle count),
+  DNNU with its ROM files and memory model (its hardware time is then the RTL's cycle count and
+  its power the activity model of :mod:`.power`; a C-simulation library has neither),
   and takes the PL clock pynq programs into the clock registers;
 * registers are accessed through the ``REGISTER_RW`` capability: the DNNU's s_axilite block
   (:mod:`.core`) and the PS clock controller (SLCR on Zynq-7000, CRL/CRF_APB on UltraScale+);
@@ -29,7 +30,8 @@ from .core import SimDnnu
 from .csim import CsimLibrary
 from .hwh import dnnu_base_address
 from .memory import SimMemory
-from .model import AveragingSensor, Design, PowerModel, TimingModel, board_params
+from .model import Design, board_params
+from .power import AveragingSensor, PowerModel
 from .rtlsim import MemoryModel, Rtlsim
 
 ENV = "SUSTAINML_SIM_BOARD"
@@ -73,7 +75,6 @@ class SimDevice(Device):
 
     def __init__(self, board: BoardInfo) -> None:
         super().__init__(f"sim_{board.name}")
-        board_params(board.name)  # fail early for a board without a simulation model
         self.board = board
         self.name = f"sim-{board.name}"
         self.arch = board.arch
@@ -81,7 +82,7 @@ class SimDevice(Device):
         self.capabilities = {"REGISTER_RW": True, "MEMORY_MAPPED": False, "CALLABLE": False}
         self.clock = SimClock()
         self.memory = SimMemory(self)
-        self.power = PowerModel(board.name)
+        self.power = PowerModel(board_params(board.name))  # fails early for a board without a model
         self.dnnu = SimDnnu(self.clock, self.memory, self.power)
         self.dnnu_base = dnnu_base_address(board.ps)
         self._clock_regs = [(b, n, dict(r)) for b, n, r in _CLOCK_REGS[board.ps]]
@@ -129,8 +130,8 @@ class SimDevice(Device):
         if doc["kind"] == "rtlsim":
             rtl = doc["rtlsim"]
             sim = Rtlsim(lib_path, lib_path.parent / str(rtl["rom_dir"]), str(doc["name"]))
-            self.dnnu.configure(None, None, doc["registers"], doc["io"], (), sim,
-                                MemoryModel.from_dict(rtl.get("memory")))
+            self.dnnu.configure(None, doc["registers"], doc["io"], (), sim, MemoryModel.from_dict(rtl.get("memory")),
+                                design.stages)
         else:
             args = list(doc["sim"].get("args") or ())
             missing = [a for a in args if a not in doc["registers"]]
@@ -138,12 +139,11 @@ class SimDevice(Device):
                 raise SimError(f"{lib_path.parent / MANIFEST}: sim.args names {missing[0]!r}, "
                                "which is not in registers")
             lib = CsimLibrary(lib_path, doc["sim"]["symbol"], len(args))
-            self.dnnu.configure(lib, TimingModel(self.board.name, design), doc["registers"], doc["io"], args)
+            self.dnnu.configure(lib, doc["registers"], doc["io"], args, stages=design.stages)
         self.bitfile_name = str(lib_path)
         super().post_download(bitstream, parser, self.name)
         # pynq.Overlay.download programmed the PL clocks just before calling us.
         self.dnnu.clock_mhz = self.pl_clock_mhz
-        self.power.configure(design, self.dnnu.clock_mhz)
 
     def _region(self, address: int) -> Tuple[str, int, Optional[Dict[int, int]]]:
         if self.dnnu_base <= address < self.dnnu_base + 0x10000:

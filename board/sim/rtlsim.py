@@ -4,7 +4,9 @@ Contract: :class:`Rtlsim` opens a library built by ``sustainml.host.rtlgen.veril
 ``host/rtlgen/harness.cpp``: ``sml_open``/``sml_run``/``sml_close``) with the ROM files of a
 folder, and runs calls exactly as the board runtime makes them (AXI4-Lite ap_ctrl_hs, AXI4
 masters served by a memory model). Every call returns the cycle count from ap_start to ap_done
-(:class:`RunResult`). The memory model's read latency, write response latency and stall
+(:class:`RunResult`) and the activity counters of the call (:func:`activity_counters`: what
+the simulation-only monitor ``dnnu_act`` around the DNNU counted between ap_start and ap_done,
+the input of the simulated board's power model). The memory model's read latency, write response latency and stall
 probabilities are :class:`MemoryModel` (the per-family defaults are chosen by the host and
 recorded in the bundle's manifest, ``rtlsim.memory``). This is the one mirror of the C structs;
 the host side (rtlgen) and the simulated board both use it. Board-side module: ctypes + numpy.
@@ -15,7 +17,7 @@ import ctypes
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -52,10 +54,32 @@ class _Call(ctypes.Structure):
                 ("seed", ctypes.c_uint64), ("max_cycles", ctypes.c_uint64)]
 
 
+#: Most activity counters a design may have (``SML_MAX_ACT`` in the harness).
+MAX_ACT = 256
+COMPUTE_KINDS = ("conv1d", "dwconv1d", "pwconv1d", "dense")
+
+
+def activity_counters(kinds: Sequence[str]) -> List[str]:
+    """Names of the activity counters of a DNNU whose stages have ``kinds``, in the order of the
+    monitor's ``sml_act`` port (counter j at bits ``[64*j +: 64]``). Stream ``st{k}`` is the input
+    of stage k (``st{n}``: into the output writer): ``beats`` (handshakes) and ``toggles`` (bits that
+    differ from the stream's previous beat). Compute stage ``s{i}``: ``rom_reads`` (cycles the weight
+    and bias ROMs are read: the MVU pipeline enable), ``steps`` (fold steps fired: PE x CHUNK MAC
+    lanes each), ``x_toggles`` / ``w_toggles`` (bits of the operand / weight registers feeding the
+    multipliers that changed from one cycle to the next)."""
+    names = [f"st{k}.{e}" for k in range(len(kinds) + 1) for e in ("beats", "toggles")]
+    names += [f"s{i}.{e}" for i, kind in enumerate(kinds) if kind in COMPUTE_KINDS
+              for e in ("rom_reads", "steps", "x_toggles", "w_toggles")]
+    if len(names) > MAX_ACT:
+        raise SimError(f"{len(kinds)} stages need {len(names)} activity counters, more than {MAX_ACT}")
+    return names
+
+
 class _Result(ctypes.Structure):
     _fields_ = [("cycles", ctypes.c_uint64), ("first_write", ctypes.c_uint64), ("read_beats", ctypes.c_uint64),
                 ("write_beats", ctypes.c_uint64), ("read_bursts", ctypes.c_uint64),
-                ("write_bursts", ctypes.c_uint64), ("msg", ctypes.c_char * 256)]
+                ("write_bursts", ctypes.c_uint64), ("msg", ctypes.c_char * 256), ("n_act", ctypes.c_uint64),
+                ("act", ctypes.c_uint64 * MAX_ACT)]
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,7 @@ class RunResult:
     write_beats: int
     read_bursts: int
     write_bursts: int
+    activity: Tuple[int, ...] = ()  # the monitor's counters (see activity_counters), ap_start -> ap_done
 
 
 STATUS = {1: "timeout", 2: "bus error", 3: "protocol error"}
@@ -115,8 +140,9 @@ class Rtlsim:
         rc = self._lib.sml_run(self._h, ctypes.byref(call), ctypes.byref(res))
         if rc != 0:
             raise SimError(f"design {self.design}: rtlsim {STATUS.get(rc, rc)}: {res.msg.decode()}")
+        n = min(int(res.n_act), MAX_ACT)
         return RunResult(res.cycles, res.first_write, res.read_beats, res.write_beats, res.read_bursts,
-                         res.write_bursts)
+                         res.write_bursts, tuple(int(v) for v in res.act[:n]))
 
     def run(self, x: np.ndarray, out_shape: tuple, out_dtype: np.dtype, memory: MemoryModel = MemoryModel(),
             chunk: int = 0) -> tuple:

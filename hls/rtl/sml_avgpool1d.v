@@ -10,7 +10,8 @@ module sml_avgpool1d #(
     parameter OUT_LEN = 8, parameter OUT_CH = 1, parameter OUT_BITS = 8, parameter OUT_SIGNED = 1,
     parameter KERNEL = 1, parameter STRIDE = 1, parameter PADDING = 0, parameter W_BITS = 8,
     parameter SHIFT = 0, parameter ACC_BITS = 32, parameter RELU = 0, parameter PE = 1, parameter SIMD = 1,
-    parameter KP = 1, parameter AVG_MULT = 65536, parameter WEIGHTS_FILE = "", parameter BIAS_FILE = ""
+    parameter KP = 1, parameter AVG_MULT = 65536, parameter WEIGHTS_FILE = "", parameter BIAS_FILE = "",
+    parameter ACC_SAT = 0
 ) (
     input  wire                       ap_clk,
     input  wire                       ap_rst_n,

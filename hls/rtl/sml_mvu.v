@@ -1,14 +1,21 @@
-// sml_mvu: folded matrix-vector unit with bias, wrap-around accumulation and requantization.
+// sml_mvu: folded matrix-vector unit with bias, wrapping or saturating accumulation and requantization.
 //
 // Input: one vector of N values (IN_BITS each, value i in [i*IN_BITS +: IN_BITS]) per output
 // beat, e.g. a window from sml_swg. Output: one beat of OUT_CH x OUT_BITS.
-// DEPTHWISE = 0 (conv1d, pwconv1d, dense): y[o] = b[o] + sum_i x[i] * w[i][o], o < OUT_CH; each
-//   cycle PE outputs x CHUNK inputs (CHUNK = SIMD*KP): NF = OUT_CH/PE neuron folds (outer) times
-//   SF = N/CHUNK synapse folds (inner).
+// DEPTHWISE = 0 (conv1d, pwconv1d, dense): y[o] = b[o] + sum_i x[i] * w[i][o], o < OUT_CH. The
+//   vector is TAPS taps of CH = N/TAPS channels, tap-major (i = k*CH + c); each cycle PE outputs x
+//   CHUNK inputs, CHUNK = SIMD*KP (SIMD channels x KP taps): NF = OUT_CH/PE neuron folds (outer),
+//   then CF = CH/SIMD channel blocks, then KF = TAPS/KP tap blocks (innermost): fold step
+//   sf = cf*KF + kf takes x[(kf*KP + kk)*CH + cf*SIMD + ss], lane j = kk*SIMD + ss. This is the
+//   fold order of the accumulator contract (nas/quantized.py: conv1d channel blocks outer, taps
+//   inner; pwconv1d/dense TAPS = KP = 1: channel blocks ascending).
 // DEPTHWISE = 1 (dwconv1d, N = KERNEL*OUT_CH, CHUNK = KP): y[c] = b[c] + sum_k x[k*OUT_CH + c] *
-//   w[k][c]; each cycle PE channels x KP taps; NF = OUT_CH/PE, SF = KERNEL/KP.
-// Accumulators are ACC_BITS wide and wrap (two's complement), so the fold order never changes
-// the result; then sml_requant (SHIFT, RELU, OUT_BITS, OUT_SIGNED).
+//   w[k][c]; each cycle PE channels x KP taps; NF = OUT_CH/PE, SF = KF = KERNEL/KP (CF = 1).
+// Accumulators are ACC_BITS wide. ACC_SAT = 0: they wrap (two's complement), so the fold order
+// never changes the result. ACC_SAT = 1: after every fold step acc = clip(acc + p, -2**(ACC_BITS-1),
+// 2**(ACC_BITS-1) - 1), p the exact sum of the step's CHUNK products (the bias ROM holds the
+// saturated bias, the accumulator's start), as nas/quantized.py "Accumulator overflow" says.
+// Then sml_requant (SHIFT, RELU, OUT_BITS, OUT_SIGNED).
 //
 // ROMs ($readmemh, one word per fold step, hls/rtl/README.md): WEIGHTS_FILE has NF*SF words of
 // PE*CHUNK*W_BITS bits, word nf*SF + sf, lane (p, j) at [(p*CHUNK + j)*W_BITS +: W_BITS];
@@ -29,8 +36,11 @@ module sml_mvu #(
     parameter PE           = 1,
     parameter CHUNK        = 1,
     parameter DEPTHWISE    = 0,
+    parameter TAPS         = 1,   // DEPTHWISE = 0: taps in the vector (conv1d KERNEL)
+    parameter KP           = 1,   // DEPTHWISE = 0: taps per fold step (CHUNK = SIMD*KP)
     parameter W_BITS       = 8,
     parameter ACC_BITS     = 32,
+    parameter ACC_SAT      = 0,   // 1: saturate after every fold step; 0: wrap
     parameter SHIFT        = 0,
     parameter RELU         = 0,
     parameter WEIGHTS_FILE = "",
@@ -46,14 +56,22 @@ module sml_mvu #(
     input  wire                       m_axis_tready
 );
     localparam NF    = OUT_CH / PE;
-    localparam SF    = DEPTHWISE ? N / (OUT_CH * CHUNK) : N / CHUNK;
+    localparam SIMD  = DEPTHWISE ? 1 : CHUNK / KP;              // channels per fold step
+    localparam CH    = DEPTHWISE ? OUT_CH : N / TAPS;           // channels per tap
+    localparam KF    = DEPTHWISE ? N / (OUT_CH * CHUNK) : TAPS / KP;  // tap blocks (inner)
+    localparam CF    = DEPTHWISE ? 1 : CH / SIMD;               // channel blocks (outer)
+    localparam SF    = CF * KF;
     localparam STEPS = NF * SF;
     localparam NFW   = (NF > 1) ? $clog2(NF) : 1;
-    localparam SFW   = (SF > 1) ? $clog2(SF) : 1;
+    localparam KFW   = (KF > 1) ? $clog2(KF) : 1;
+    localparam CFW   = (CF > 1) ? $clog2(CF) : 1;
     localparam AW    = (STEPS > 1) ? $clog2(STEPS) : 1;
     localparam XL    = DEPTHWISE ? PE * CHUNK : CHUNK;        // operand values per step
     localparam PB    = IN_BITS + 1 + W_BITS;                   // exact product width
-    localparam XW    = (ACC_BITS > PB) ? ACC_BITS : PB;
+    localparam PS    = PB + ((CHUNK > 1) ? $clog2(CHUNK) : 0); // exact width of a step's sum
+    localparam SW    = ((ACC_BITS > PS) ? ACC_BITS : PS) + 1;  // exact width of acc + step sum
+    localparam DW    = ACC_SAT ? SW : ACC_BITS;                // step sum: exact, or wrapped
+    localparam XW    = (DW > PB) ? DW : PB;
     localparam WWORD = PE * CHUNK * W_BITS;
     localparam BWORD = PE * ACC_BITS;
     localparam OB    = PE * OUT_BITS;
@@ -71,11 +89,13 @@ module sml_mvu #(
 
     wire en;  // pipeline enable: the output skid has room
 
-    // ---- S0: fold counters over the held input vector
+    // ---- S0: fold counters over the held input vector (tap blocks kf inner, channel blocks cf outer)
     reg [NFW-1:0] nf;
-    reg [SFW-1:0] sf;
+    reg [CFW-1:0] cf;
+    reg [KFW-1:0] kf;
     reg [AW-1:0]  addr;
-    wire last_sf = (sf == SF - 1);
+    wire last_kf = (kf == KF - 1);
+    wire last_sf = last_kf && (cf == CF - 1);
     wire last_nf = (nf == NF - 1);
     wire step    = en && s_axis_tvalid;
     assign s_axis_tready = en && last_sf && last_nf;
@@ -83,10 +103,12 @@ module sml_mvu #(
     always @(posedge ap_clk) begin
         if (!ap_rst_n) begin
             nf   <= 0;
-            sf   <= 0;
+            cf   <= 0;
+            kf   <= 0;
             addr <= 0;
         end else if (step) begin
-            sf   <= last_sf ? 0 : sf + 1'b1;
+            kf   <= (last_kf || KF == 1) ? 0 : kf + 1'b1;
+            if (last_kf) cf <= (last_sf || CF == 1) ? 0 : cf + 1'b1;
             addr <= (last_sf && last_nf) ? 0 : addr + 1'b1;
             if (last_sf) nf <= last_nf ? 0 : nf + 1'b1;
         end
@@ -101,10 +123,12 @@ module sml_mvu #(
             for (p = 0; p < PE; p = p + 1)
                 for (j = 0; j < CHUNK; j = j + 1)
                     xsel[(p*CHUNK + j)*IN_BITS +: IN_BITS] =
-                        s_axis_tdata[((sf*CHUNK + j)*OUT_CH + nf*PE + p)*IN_BITS +: IN_BITS];
+                        s_axis_tdata[((kf*CHUNK + j)*OUT_CH + nf*PE + p)*IN_BITS +: IN_BITS];
         end else begin
-            for (i = 0; i < CHUNK; i = i + 1)
-                xsel[i*IN_BITS +: IN_BITS] = s_axis_tdata[(sf*CHUNK + i)*IN_BITS +: IN_BITS];
+            for (i = 0; i < KP; i = i + 1)
+                for (j = 0; j < SIMD; j = j + 1)
+                    xsel[(i*SIMD + j)*IN_BITS +: IN_BITS] =
+                        s_axis_tdata[((kf*KP + i)*CH + cf*SIMD + j)*IN_BITS +: IN_BITS];
         end
     end
 
@@ -120,7 +144,7 @@ module sml_mvu #(
     end
     always @(posedge ap_clk) begin
         if (en) begin
-            first1  <= (sf == 0);
+            first1  <= (kf == 0) && (cf == 0);
             last1   <= last_sf;
             lastnf1 <= last_nf;
             nf1     <= nf;
@@ -149,14 +173,14 @@ module sml_mvu #(
     generate
         for (gp = 0; gp < PE; gp = gp + 1) begin : g_lane
             reg [ACC_BITS-1:0] acc;
-            reg [ACC_BITS-1:0] dot;
+            reg [DW-1:0]       dot;
             reg signed [IN_BITS:0]   xv;
             reg signed [W_BITS-1:0]  wv;
             reg signed [PB-1:0]      pr;
             reg signed [XW-1:0]      prx;
             integer k;
             always @* begin
-                dot = {ACC_BITS{1'b0}};
+                dot = {DW{1'b0}};
                 for (k = 0; k < CHUNK; k = k + 1) begin
                     xv  = IN_SIGNED ? $signed({x1[(DEPTHWISE*gp*CHUNK + k)*IN_BITS + IN_BITS - 1],
                                                x1[(DEPTHWISE*gp*CHUNK + k)*IN_BITS +: IN_BITS]})
@@ -164,11 +188,19 @@ module sml_mvu #(
                     wv  = w1[(gp*CHUNK + k)*W_BITS +: W_BITS];
                     pr  = xv * wv;
                     prx = pr;
-                    dot = dot + prx[ACC_BITS-1:0];
+                    dot = dot + prx[DW-1:0];
                 end
             end
-            always @(posedge ap_clk) begin
-                if (en && v1) acc <= (first1 ? b1[gp*ACC_BITS +: ACC_BITS] : acc) + dot;
+            wire [ACC_BITS-1:0] start = first1 ? b1[gp*ACC_BITS +: ACC_BITS] : acc;
+            if (ACC_SAT) begin : g_sat
+                // exact start + step sum in SW bits; out of the ACC_BITS range -> the rail of its sign
+                wire [SW-1:0] sum = {{(SW - ACC_BITS){start[ACC_BITS-1]}}, start} + dot;
+                wire          ovf = (sum[SW-1:ACC_BITS-1] != {(SW - ACC_BITS + 1){sum[SW-1]}});
+                always @(posedge ap_clk)
+                    if (en && v1) acc <= ovf ? {sum[SW-1], {(ACC_BITS - 1){~sum[SW-1]}}} : sum[ACC_BITS-1:0];
+            end else begin : g_wrap
+                always @(posedge ap_clk)
+                    if (en && v1) acc <= start + dot;
             end
             sml_requant #(.ACC_BITS(ACC_BITS), .SHIFT(SHIFT), .RELU(RELU), .OUT_BITS(OUT_BITS),
                           .OUT_SIGNED(OUT_SIGNED)) rq (.acc(acc), .y(ys[gp*OUT_BITS +: OUT_BITS]));

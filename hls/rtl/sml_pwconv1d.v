@@ -10,7 +10,8 @@ module sml_pwconv1d #(
     parameter OUT_LEN = 8, parameter OUT_CH = 1, parameter OUT_BITS = 8, parameter OUT_SIGNED = 1,
     parameter KERNEL = 1, parameter STRIDE = 1, parameter PADDING = 0, parameter W_BITS = 8,
     parameter SHIFT = 0, parameter ACC_BITS = 32, parameter RELU = 0, parameter PE = 1, parameter SIMD = 1,
-    parameter KP = 1, parameter AVG_MULT = 65536, parameter WEIGHTS_FILE = "", parameter BIAS_FILE = ""
+    parameter KP = 1, parameter AVG_MULT = 65536, parameter WEIGHTS_FILE = "", parameter BIAS_FILE = "",
+    parameter ACC_SAT = 0
 ) (
     input  wire                       ap_clk,
     input  wire                       ap_rst_n,
@@ -23,7 +24,8 @@ module sml_pwconv1d #(
 );
     sml_mvu #(.N(IN_CH), .IN_BITS(IN_BITS), .IN_SIGNED(IN_SIGNED), .OUT_CH(OUT_CH), .OUT_BITS(OUT_BITS),
               .OUT_SIGNED(OUT_SIGNED), .PE(PE), .CHUNK(SIMD), .DEPTHWISE(0), .W_BITS(W_BITS),
-              .ACC_BITS(ACC_BITS), .SHIFT(SHIFT), .RELU(RELU), .WEIGHTS_FILE(WEIGHTS_FILE), .BIAS_FILE(BIAS_FILE)) mvu (
+              .ACC_BITS(ACC_BITS), .ACC_SAT(ACC_SAT),
+              .SHIFT(SHIFT), .RELU(RELU), .WEIGHTS_FILE(WEIGHTS_FILE), .BIAS_FILE(BIAS_FILE)) mvu (
         .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready));

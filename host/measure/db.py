@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     calls           INTEGER NOT NULL,
     warmup          INTEGER NOT NULL,
     latency_us      TEXT NOT NULL,     -- JSON {min, mean, p50, p95, p99, max}: end-to-end per call
-    hw_us           TEXT NOT NULL,     -- JSON, ap_start -> ap_done per call
+    hw_us           TEXT NOT NULL,     -- JSON, ap_start -> ap_done per call; null: no hardware time
     overhead_us     TEXT NOT NULL,     -- JSON, end-to-end minus hardware per call
     throughput_sps  REAL NOT NULL,
     power_source    TEXT,              -- rails | meter | NULL (none readable)
@@ -105,8 +105,8 @@ class Measurement:
     calls: int
     warmup: int
     latency_us: Dict[str, float]
-    hw_us: Dict[str, float]
-    overhead_us: Dict[str, float]
+    hw_us: Optional[Dict[str, float]]  # None: no hardware time (C-simulation bundle)
+    overhead_us: Optional[Dict[str, float]]
     throughput_sps: float
     measured_at: str
     project_version: str
@@ -129,6 +129,7 @@ class Measurement:
 
 
 _JSON = ("latency_us", "hw_us", "overhead_us", "power")
+_TIMING = ("hw_us", "overhead_us")  # JSON null: no hardware time (C-simulation bundle, no circuit)
 _COLUMNS = [f for f in Measurement.__dataclass_fields__ if f != "id"]
 
 
@@ -167,8 +168,9 @@ class MeasurementDB:
 
     def insert(self, m: Measurement) -> bool:
         """Store one unit in one transaction; False when its key is already there."""
-        values = [json.dumps(getattr(m, c)) if c in _JSON and getattr(m, c) is not None else getattr(m, c)
-                  for c in _COLUMNS]
+        # hw_us / overhead_us of an untimed call (C-simulation bundle) are stored as JSON null
+        values = [json.dumps(getattr(m, c)) if c in _JSON and (getattr(m, c) is not None or c in _TIMING) else
+                  getattr(m, c) for c in _COLUMNS]
         values[_COLUMNS.index("simulated")] = int(m.simulated)
         sql = f"INSERT OR IGNORE INTO measurements ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         with self._lock:

@@ -34,6 +34,10 @@ What is fitted (the cost model in :mod:`sustainml.nas.costmodel`):
   ``static_w`` from the PL idle power (rails) or the whole board's idle power minus the
   prior's ``ps_w`` (a meter cannot tell PL from PS); ``ps_w`` from the PS rails when named.
 
+Designs measured on C-simulation bundles have no hardware time (no circuit: the simulated board
+reports none rather than inventing one); they are skipped, and the refinement's ``source`` says
+how many.
+
 Prediction error is reported on held-out designs: k-fold by design (each design is predicted
 by coefficients fitted without it), before (the prior) and after refinement. The coefficients
 written are the fit on every design.
@@ -207,17 +211,22 @@ def resolve_board(db: MeasurementDB, board: str) -> str:
 
 
 def load_observations(db: MeasurementDB, board: str, stat: str = "min",
-                      synth: str = "cached") -> Tuple[Board, List[Observation]]:
-    """Every design measured on ``board`` (see :func:`resolve_board`), with its Yosys resource counts
-    where ``synth`` allows: ``cached`` (only those already synthesized), ``run`` (synthesize the
-    missing ones) or ``off``."""
+                      skipped: Optional[List[str]] = None, synth: str = "cached") -> Tuple[Board, List[Observation]]:
+    """Every design measured on ``board`` (see :func:`resolve_board`) with a hardware time; the
+    names of those without one (C-simulation bundles) are appended to ``skipped``. Yosys resource
+    counts where ``synth`` allows: ``cached`` (only designs already synthesized), ``run`` (synthesize
+    the missing ones) or ``off``."""
     if synth not in SYNTH_MODES:
         raise RefineError(f"--synth {synth!r} is not one of {', '.join(SYNTH_MODES)}")
     board = resolve_board(db, board)
     rows = db.measurements(board)
     designs = db.designs()
     cat = catalogue_board(board, rows)
-    obs = [observe(designs[h], r, stat) for h, r in sorted(rows_by_design(rows).items())]
+    by_design = rows_by_design(rows)
+    untimed = {h for h, r in by_design.items() if any(m.hw_us is None for m in r)}
+    if skipped is not None:
+        skipped.extend(designs[h].name for h in sorted(untimed))
+    obs = [observe(designs[h], r, stat) for h, r in sorted(by_design.items()) if h not in untimed]
     if synth != "off":
         for o in obs:
             if o.design.kind == "rtlsim":
@@ -481,10 +490,12 @@ class Refinement:
 def refine(db: MeasurementDB, board: str, prior_path: Union[str, Path, None] = None, folds: int = 4,
            stat: str = "min", synth: str = "cached") -> Refinement:
     """Fit, cross-validate and return the refined coefficients of ``board`` (nothing written)."""
-    cat, obs = load_observations(db, board, stat, synth)
+    skipped: List[str] = []
+    cat, obs = load_observations(db, board, stat, skipped, synth)
     if len(obs) < 4:
-        raise RefineError(f"{db.path}: board {board} has {len(obs)} measured design(s); refinement needs at least 4 "
-                          "(12 or more for trustworthy coefficients)")
+        why = f" ({len(skipped)} more skipped: {NO_TIMING})" if skipped else ""
+        raise RefineError(f"{db.path}: board {board} has {len(obs)} measured design(s) with a hardware time{why}; "
+                          "refinement needs at least 4 (12 or more for trustworthy coefficients)")
     if folds < 2 or folds > len(obs):
         raise RefineError(f"--folds {folds} must be between 2 and the number of designs ({len(obs)})")
     ppath = Path(prior_path) if prior_path else COEFF_DIR / f"{cat.name}.yaml"
@@ -500,6 +511,8 @@ def refine(db: MeasurementDB, board: str, prior_path: Union[str, Path, None] = N
     db_board = resolve_board(db, board)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     timing = ", ".join(f"{n} {k}" for k, n in timing_sources(obs).items())
+    if skipped:
+        timing += f"; {len(skipped)} designs skipped, {NO_TIMING}"
     final = dataclasses.replace(final, source=f"refined from {len(obs)} designs measured on {db_board} "
                                               f"({db.path.name}, stat {stat}, {stamp}; hardware time: {timing})")
     r = Refinement(db_board, cat, stat, ppath, prior, final, obs, before, [h for h in held if h is not None],
@@ -508,8 +521,8 @@ def refine(db: MeasurementDB, board: str, prior_path: Union[str, Path, None] = N
     return r
 
 
-TIMING = {"rtlsim": "circuit cycles (Verilator)", "sim": "formula board, no circuit timing",
-          "bitstream": "board hardware"}
+NO_TIMING = "hardware time: none (C-simulation, no circuit)"
+TIMING = {"rtlsim": "circuit cycles (Verilator)", "bitstream": "board hardware"}
 
 
 def timing_sources(obs: Sequence[Observation]) -> Dict[str, int]:

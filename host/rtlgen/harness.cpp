@@ -16,6 +16,9 @@
 //       Cycles are counted from the clock edge that takes the ap_start write to the edge that
 //       raises ap_done. Returns 0, or 1 timeout (max_cycles), 2 access outside both buffers,
 //       3 register protocol violated (message in res->msg).
+//       After ap_done, res->act[0 .. n_act) holds the counters of the simulation-only activity
+//       monitor `dnnu_act` wrapped around the DNNU (host/rtlgen/activity.py; port sml_act, 64 bits
+//       each), counted while the DNNU was busy, and res->n_act their number.
 //   void sml_close(void* h)
 #include <cstdint>
 #include <cstdio>
@@ -38,9 +41,11 @@ struct sml_call {
     int32_t batch; int32_t read_latency; int32_t write_latency; int32_t pad;
     double r_stall; double ready_stall; uint64_t seed; uint64_t max_cycles;
 };
+#define SML_MAX_ACT 256
 struct sml_result {
     uint64_t cycles; uint64_t first_write; uint64_t read_beats; uint64_t write_beats;
     uint64_t read_bursts; uint64_t write_bursts; char msg[256];
+    uint64_t n_act; uint64_t act[SML_MAX_ACT];
 };
 }
 
@@ -254,6 +259,12 @@ extern "C" int sml_run(void* h, const sml_call* call, sml_result* res) {
         s->tick();
     }
     res->cycles = s->cycle - s->start_cycle;
+    {   // the monitor's counters stop with the DNNU's busy flag; copy them before the register reads
+        size_t n = sizeof(t.sml_act) / 8;
+        if (n > SML_MAX_ACT) n = SML_MAX_ACT;
+        std::memcpy(res->act, &t.sml_act, n * 8);
+        res->n_act = n;
+    }
     if (!s->lite_read(0x00, &v) || !(v & 0x2) || !(v & 0x4))
         s->fail(3, "ap_ctrl lacks ap_done/ap_idle after the interrupt");
     if (!s->error && (!s->lite_read(0x00, &v) || (v & 0x2))) { s->fail(3, "ap_done not cleared by reading ap_ctrl"); }

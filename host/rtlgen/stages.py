@@ -21,6 +21,7 @@ import numpy as np
 
 from sustainml import REPO_ROOT
 from sustainml.host.hlsgen.cpp import check_stage
+from sustainml.nas.golden import saturate
 from sustainml.nas.quantized import Stage
 
 #: The Verilog library folder.
@@ -99,25 +100,34 @@ def rom_lines(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray]
               ) -> Tuple[Optional[List[str]], Optional[List[str]]]:
     """(weight ROM lines, bias ROM lines) of a compute stage; (None, None) for pooling.
 
-    Weight word ``nf*SF + sf`` holds lane ``(p, j)`` at ``[(p*CHUNK + j)*W_BITS +: W_BITS]``;
-    bias word ``nf`` holds ``b[nf*PE + p]`` (wrapped to ACC_BITS) at ``[p*ACC_BITS +: ACC_BITS]``.
+    Weight word ``nf*SF + sf`` holds lane ``(p, j)`` at ``[(p*CHUNK + j)*W_BITS +: W_BITS]``, in the
+    contract's fold order (nas/quantized.py): conv1d ``sf = cf*KF + kf`` (channel blocks outer, tap
+    blocks inner), lane ``j = kk*SIMD + ss`` = ``w[kf*KP + kk][cf*SIMD + ss][nf*PE + p]``;
+    pwconv1d/dense ``w[sf*SIMD + j][nf*PE + p]``; dwconv1d ``w[sf*KP + j][nf*PE + p]``. Bias word
+    ``nf`` holds ``b[nf*PE + p]`` at ``[p*ACC_BITS +: ACC_BITS]``, wrapped to ACC_BITS, or saturated
+    when the stage saturates (the accumulator's start value, as the golden model's).
     """
     if not stage.is_compute:
         return None, None
-    pe = stage.pe
+    pe, nf_n = stage.pe, stage.out_ch // stage.pe
     w = np.asarray(w, dtype=np.int64)
     if stage.kind == "dwconv1d":
-        chunk, ch = stage.kp, stage.out_ch
-        sf_n = stage.kernel // chunk
+        chunk = stage.kp
         # word (nf, sf), lane (p, j) = w[sf*KP + j][nf*PE + p]
-        grid = w.reshape(sf_n, chunk, ch // pe, pe).transpose(2, 0, 3, 1)  # (nf, sf, p, j)
+        grid = w.reshape(stage.kernel // chunk, chunk, nf_n, pe).transpose(2, 0, 3, 1)  # (nf, sf, p, j)
+    elif stage.kind == "conv1d":
+        simd, kp = stage.simd, stage.kp
+        chunk = simd * kp
+        # word (nf, cf, kf), lane (p, kk, ss) = w[kf*KP + kk][cf*SIMD + ss][nf*PE + p]
+        grid = w.reshape(stage.kernel // kp, kp, stage.in_ch // simd, simd, nf_n, pe).transpose(4, 2, 0, 5, 1, 3)
     else:
-        chunk = stage.simd * stage.kp if stage.kind == "conv1d" else stage.simd
-        flat = w.reshape(-1, stage.out_ch)  # (N, OUT_CH), N time/tap-major then channel
-        sf_n = flat.shape[0] // chunk
-        grid = flat.reshape(sf_n, chunk, stage.out_ch // pe, pe).transpose(2, 0, 3, 1)  # (nf, sf, p, j)
+        chunk = stage.simd
+        flat = w.reshape(-1, stage.out_ch)  # (N, OUT_CH), dense: time-major
+        grid = flat.reshape(flat.shape[0] // chunk, chunk, nf_n, pe).transpose(2, 0, 3, 1)  # (nf, sf, p, j)
     words = _hex_words(grid.reshape(-1, pe * chunk), stage.w_bits)
     bias = np.zeros(stage.out_ch, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
+    if stage.acc_overflow == "saturate":
+        bias = saturate(bias, stage.acc_bits)
     bwords = _hex_words(bias.reshape(-1, pe), stage.acc_bits)
     return words, bwords
 
@@ -137,9 +147,11 @@ def write_roms(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray], f
 
 
 def parameters(stage: Stage, wfile: str = "", bfile: str = "") -> Dict[str, Union[int, str]]:
-    """The module's parameters (upper-case names) for ``stage``."""
+    """The module's parameters (upper-case names) for ``stage``; ``acc_overflow`` becomes
+    ``ACC_SAT`` (1 = saturate)."""
     out: Dict[str, Union[int, str]] = {name.upper(): int(getattr(stage, name)) for name in PARAMS}
     out["AVG_MULT"] = int(stage.avg_mult)
+    out["ACC_SAT"] = int(stage.acc_overflow == "saturate")
     out["WEIGHTS_FILE"] = str(wfile)
     out["BIAS_FILE"] = str(bfile)
     return out

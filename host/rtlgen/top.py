@@ -9,7 +9,9 @@ Contract. ``write_project(model, folder)`` writes, deterministically (same model
 * a copy of every library module it uses (``hls/rtl/*.v``) and the ROM files ``s{i}_w.hex`` /
   ``s{i}_b.hex``, all in the one folder, so ``$readmemh`` paths are relative to it for
   Verilator and Yosys alike;
-* ``sources.txt``: the Verilog files in compile order (top last).
+* ``sources.txt``: the Verilog files in compile order (top last);
+* ``dnnu_act.v``: the simulation-only activity monitor around ``dnnu`` (:mod:`.activity`), which
+  Verilator builds as its top; it is not in ``sources.txt`` (never synthesized).
 
 Under ``define SML_STALLS`` (simulation only, never in synthesis) every stream between two
 modules passes through ``sml_dnnu_stall``, which withholds the handshake on pseudo-random cycles
@@ -102,12 +104,10 @@ def _stall(k: int, src: str, dst: str, width: int) -> List[str]:
             "`endif"]
 
 
-def top_verilog(io: TopIO, widths: Sequence[int], instances: Sequence[str], title: str) -> str:
-    """Text of ``dnnu.v``. ``widths``: tdata width of stream k (k = 0: reader output; k = i + 1:
-    output of stage i); ``instances[i]`` instantiates stage i between ``a{i}_*`` and ``z{i}_*``."""
-    n = len(instances)
-    ports = (["input wire ap_clk", "input wire ap_rst_n"]
-             + ["input wire [5:0] s_axi_control_AWADDR", "input wire s_axi_control_AWVALID",
+def top_ports() -> List[str]:
+    """Declarations of the ports of ``dnnu`` (those of the Vitis HLS DNNU IP)."""
+    return (["input wire ap_clk", "input wire ap_rst_n"]
+            + ["input wire [5:0] s_axi_control_AWADDR", "input wire s_axi_control_AWVALID",
                 "output wire s_axi_control_AWREADY", "input wire [31:0] s_axi_control_WDATA",
                 "input wire [3:0] s_axi_control_WSTRB", "input wire s_axi_control_WVALID",
                 "output wire s_axi_control_WREADY", "output wire [1:0] s_axi_control_BRESP",
@@ -116,7 +116,14 @@ def top_verilog(io: TopIO, widths: Sequence[int], instances: Sequence[str], titl
                 "output wire s_axi_control_ARREADY", "output wire [31:0] s_axi_control_RDATA",
                 "output wire [1:0] s_axi_control_RRESP", "output wire s_axi_control_RVALID",
                 "input wire s_axi_control_RREADY"]
-             + _axi_ports("m_axi_gmem0", True) + _axi_ports("m_axi_gmem1", False) + ["output wire interrupt"])
+            + _axi_ports("m_axi_gmem0", True) + _axi_ports("m_axi_gmem1", False) + ["output wire interrupt"])
+
+
+def top_verilog(io: TopIO, widths: Sequence[int], instances: Sequence[str], title: str) -> str:
+    """Text of ``dnnu.v``. ``widths``: tdata width of stream k (k = 0: reader output; k = i + 1:
+    output of stage i); ``instances[i]`` instantiates stage i between ``a{i}_*`` and ``z{i}_*``."""
+    n = len(instances)
+    ports = top_ports()
     ctl = ", ".join(f".s_axi_control_{p}(s_axi_control_{p})" for p in (
         "AWADDR", "AWVALID", "AWREADY", "WDATA", "WSTRB", "WVALID", "WREADY", "BRESP", "BVALID", "BREADY",
         "ARADDR", "ARVALID", "ARREADY", "RDATA", "RRESP", "RVALID", "RREADY"))
@@ -176,9 +183,13 @@ def _copy_library(folder: Path, names: Sequence[str]) -> None:
         shutil.copyfile(src, folder / name)
 
 
-def _finish(folder: Path, lib: Sequence[str], top_text: str, io: TopIO) -> RtlProject:
+def _finish(folder: Path, lib: Sequence[str], top_text: str, io: TopIO, widths: Sequence[int],
+            stages: Sequence[object]) -> RtlProject:
+    from .activity import ACT_FILE, monitor_verilog
+
     _copy_library(folder, lib)
     (folder / f"{TOP}.v").write_text(top_text)
+    (folder / ACT_FILE).write_text(monitor_verilog(top_ports(), widths, stages))
     sources = list(lib) + [f"{TOP}.v"]
     (folder / "sources.txt").write_text("\n".join(sources) + "\n")
     return RtlProject(folder, sources, io)
@@ -204,7 +215,7 @@ def write_project(model: QuantizedModel, folder: Path) -> RtlProject:
     io = TopIO.of_model(model)
     title = f"model '{model.topology.name}': DMA in -> {' -> '.join(s.kind for s in model.stages)} -> DMA out"
     lib = sorted(set(TOP_FILES) | {Path(p).name for p in rtl.library_files()})
-    return _finish(folder, lib, top_verilog(io, widths, instances, title), io)
+    return _finish(folder, lib, top_verilog(io, widths, instances, title), io, widths, model.stages)
 
 
 def passthrough_project(folder: Path, length: int, channels: int, bits: int,
@@ -216,4 +227,4 @@ def passthrough_project(folder: Path, length: int, channels: int, bits: int,
     ob = out_bits or bits
     io = TopIO(length, channels, bits, container(bits).itemsize, length, channels, bits, True, container(ob).itemsize)
     text = top_verilog(io, [channels * bits], [], f"pass-through, {length} x {channels} values of {bits} bits")
-    return _finish(folder, sorted(TOP_FILES), text, io)
+    return _finish(folder, sorted(TOP_FILES), text, io, [channels * bits], ())

