@@ -11,19 +11,23 @@ is measured on those simulated boards through pynq and the board runtime: simula
    on the simulated PYNQ-Z2 (no rails: simulated external meter) and ZCU104 (PMBus rails), both
    boards in parallel, batches 1 and 8, two repetitions of ``--calls`` calls (the circuit's cycle
    count is deterministic; the calls only matter for the driver's host time). Board power is
-   still the simulated board's parametric power model (board/sim/model.py), not the circuit's
-   activity.
+   the simulated board's power model (board/sim: from the circuit's activity on main since the
+   power branch; a parametric model before), never read by the host side.
+   Then Yosys ``synth_xilinx`` (xc7 for PYNQ-Z2, xcup for ZCU104) of every measured design's
+   Verilog within ``--synth-minutes`` (cached by content hash; minutes per design on 2 cores).
 2. ``refine`` per board: prediction error of the prior and of the refined model on held-out
-   designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy
-   (MAPE, max, share within +-10%); then both judged on ``--fresh`` random designs of another seed,
-   built and measured after the fit.
+   designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy,
+   LUT, FF, DSP, BRAM18 (MAPE, max, share within +-10%; DSP/BRAM18 also exact / off by one; resource
+   rows only for designs with Yosys counts); then both judged on ``--fresh`` random designs of
+   another seed, built and measured after the fit.
 3. NAS with the prior vs the refined PYNQ-Z2 model: two ``sustainml search`` runs (same seed,
    budget, accuracy constraint; cost-model-driven ``energy`` parallelization). Each run's pick is
    its lowest-predicted-energy Pareto point that meets the accuracy constraint, generated with the
    same cost model and built as an rtlsim overlay; both picks are then measured on the simulated
-   PYNQ-Z2 (measured energy per inference: circuit time, parametric power model).
+   PYNQ-Z2 (measured energy per inference: circuit time x the simulated board's power).
 
     .venv/bin/python scripts/bench_refine.py [--designs 24] [--evaluations 24] [--work DIR] [--skip-nas] [--calls 20]
+        [--synth-minutes 60] [--fresh 24]
 """
 from __future__ import annotations
 
@@ -84,16 +88,15 @@ def synthesize(db_path: Path, minutes: float, workers: int = 2) -> None:
     done = [0]
 
     def one(job) -> None:
-        if time.time() < t_end:
-            r = yosys_counts(job[0], job[1], run=True)
-            done[0] += r is not None
-            if r and not r["cached"]:
-                log(f"  Yosys {Path(job[0]).name}: {r['seconds']:.0f} s")
+        r = yosys_counts(job[0], job[1], run=time.time() < t_end)  # past the budget: cached results only
+        done[0] += r is not None
+        if r and not r["cached"]:
+            log(f"  Yosys {Path(job[0]).name}: {r['seconds']:.0f} s")
 
     t0 = time.time()
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, jobs))
-    log(f"Yosys: {done[0]}/{len(jobs)} designs synthesized, {time.time() - t0:.0f} s")
+    log(f"Yosys: {done[0]}/{len(jobs)} designs have counts (synthesized or cached), {time.time() - t0:.0f} s")
 
 
 def _rows(board: str, designs: int, before: Dict[str, Any], after: Dict[str, Any]) -> List[List[Any]]:
