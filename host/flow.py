@@ -1,9 +1,10 @@
 """``sustainml flow``: the whole HALF loop, one stage command after the other.
 
 search → generate → build → push (+ smoke test) → accuracy on the board → measure →
-refine → search again → synth (Yosys, RTL only) → report (with the chosen design predicted by the prior and
-the refined cost model vs measured: latency, hardware time, energy, LUT/FF/DSP/BRAM18 from Yosys). Every stage is the CLI command a user would type (printed
-before it runs) and leaves its artifacts in the output directory, so any stage can be re-run
+refine → search again → synth (Yosys, RTL only; started beside the stages after build) → report,
+with the chosen design predicted by the prior and the refined cost model vs measured (latency,
+hardware time, energy, LUT/FF/DSP/BRAM18 from Yosys). Every stage is the CLI command a user would
+type (printed before it runs) and leaves its artifacts in the output directory, so any stage can be re-run
 alone from what the previous one left; a stage whose artifacts exist is skipped on a re-run
 (``--restart`` runs everything again).
 
