@@ -12,7 +12,8 @@ Defaults (``host/flow_defaults.yaml``): ECG5000, PYNQ-Z2 simulated on this machi
 ``host: local`` inventory entry, so the real push/agent code runs without SSH), a small search
 budget. Overlays are rtlsim bundles (``backend: rtl``: the Verilog DNNU in Verilator, so the
 simulated board's hardware time is the circuit's cycle count); ``backend: hls`` builds
-C-simulation overlays (bit-exact, no circuit timing). ``--board NAME --inventory boards.yaml``
+C-simulation overlays (bit-exact, but no hardware time: the refine and search-refined stages are
+skipped, saying why). ``--board NAME --inventory boards.yaml``
 uses a real or loopback board; ``--hardware`` builds bitstreams with Vivado/Vitis HLS.
 """
 from __future__ import annotations
@@ -35,11 +36,14 @@ from sustainml.nas.data import load_dataset
 from sustainml.yamlio import read_yaml
 
 from .errors import UserError
+from .measure.refine import NO_TIMING
 from .progress import console, table
 
 DEFAULTS = Path(__file__).with_name("flow_defaults.yaml")
 LOCAL_BOARD = "sim-local"
 SIM_PREFIX = "sim:"
+#: Why a flow on C-simulation overlays (``backend: hls``) on the simulated board does not refine.
+NO_TIMING_NOTE = f"{NO_TIMING}: the refinement has nothing to fit; use backend: rtl (the default)"
 
 
 @dataclass
@@ -135,7 +139,7 @@ class Flow:
         elif self.rtl:
             build = "simulated: Verilator rtlsim overlay (the Verilog DNNU, cycle-accurate)"
         else:
-            build = "simulated: g++ C-simulation overlay (no circuit timing)"
+            build = "simulated: g++ C-simulation overlay (no hardware time, no refinement)"
         gen = "generate HLS + Verilog project" if self.rtl else "generate HLS project"
         return [["search (NAS, QAT training)", "real (CPU)"], [gen, "real"],
                 ["build overlay", build], ["push + smoke test", sim], ["accuracy on the board", sim],
@@ -166,14 +170,17 @@ class Flow:
         self.stage("push", lambda: self.p("push.json").is_file(), lambda: self.push(overlay, deploy))
         self.stage("accuracy", lambda: self.p("board-accuracy.json").is_file(), lambda: self.board_accuracy(deploy))
         self.stage("measure", lambda: self.p("campaign.done").is_file(), self.measure)
-        self.stage("refine", lambda: self.p("cost-model.yaml").is_file(),
-                   lambda: self._cli("sustainml", ["refine", "--db", str(self.p("measurements.sqlite")), "--board",
-                                                   self.campaign_board, "--prior", prior,
-                                                   "--out", str(self.p("cost-model.yaml"))]))
-        self.stage("search-refined", lambda: self.p("search-2", "pareto.yaml").is_file(),
-                   lambda: self._cli("sustainml", ["search", str(self.p("requirements.yaml")), "--out",
-                                                   str(self.p("search-2")), "--cost-model",
-                                                   str(self.p("cost-model.yaml"))]))
+        if self.simulated and not self.rtl:  # C-simulation overlays: no circuit, no hardware time to fit
+            console.print(f"[yellow]stages refine, search-refined: skipped: {NO_TIMING_NOTE}[/yellow]")
+        else:
+            self.stage("refine", lambda: self.p("cost-model.yaml").is_file(),
+                       lambda: self._cli("sustainml", ["refine", "--db", str(self.p("measurements.sqlite")),
+                                                       "--board", self.campaign_board, "--prior", prior,
+                                                       "--out", str(self.p("cost-model.yaml"))]))
+            self.stage("search-refined", lambda: self.p("search-2", "pareto.yaml").is_file(),
+                       lambda: self._cli("sustainml", ["search", str(self.p("requirements.yaml")), "--out",
+                                                       str(self.p("search-2")), "--cost-model",
+                                                       str(self.p("cost-model.yaml"))]))
         self.stage("synth", lambda: self.p("synth.done").is_file(), lambda: self.synth(build_dir))
         self.stage("report", lambda: self.p("report", "index.html").is_file() and self.p("summary.json").is_file(),
                    self.report)
@@ -273,7 +280,11 @@ class Flow:
         """The chosen design, predicted (prior, refined) vs measured (host/measure/compare.py)."""
         from .measure.compare import compare_design
 
-        models = {"prior": COEFF_DIR / f"{self.board}.yaml", "refined": self.p("cost-model.yaml")}
+        if not self.rtl:  # C-simulation overlays: no hardware time, no Verilog to synthesize
+            return []
+        models = {"prior": COEFF_DIR / f"{self.board}.yaml"}
+        if self.p("cost-model.yaml").is_file():
+            models["refined"] = self.p("cost-model.yaml")
         return compare_design(self.p("measurements.sqlite"), self.campaign_board, self.choose().name, models)
 
     def report(self) -> None:
@@ -286,6 +297,8 @@ class Flow:
         push = json.loads(self.p("push.json").read_text())
         fronts = {}
         for run in ("search-1", "search-2"):
+            if not self.p(run, "pareto.yaml").is_file():  # search-2: skipped on C-simulation overlays
+                continue
             doc = yaml.safe_load(self.p(run, "pareto.yaml").read_text())
             fronts[run] = {"cost_model": doc.get("cost_model"), "points": [
                 {"name": pt["name"], "test_acc": pt.get("test_acc"), **pt.get("search", {})} for pt in doc["points"]]}

@@ -112,9 +112,9 @@ def test_concurrent_builds_of_one_design_compile_once(tmp_path):
     """Two processes build the same design into an empty cache at once: one compiles, the other
     waits on the lock and reuses its library (Verilator's runtime library is shared the same way)."""
     cache = tmp_path / "cache"
-    for runtime in verilator.cache_root().glob("runtime-*"):  # reuse a built runtime: the test is about the design
-        if (runtime / "libverilated.a").is_file():
-            shutil.copytree(runtime, cache / "rtlsim" / runtime.name)
+    runtime = verilator.runtime_dir()  # reuse this build's runtime if there is one: the test is about the design
+    if (runtime / "libverilated.a").is_file():
+        shutil.copytree(runtime, cache / "rtlsim" / runtime.name)
     env = {**os.environ, "SUSTAINML_CACHE": str(cache)}
     procs = [subprocess.Popen([sys.executable, "-c", BUILD_ONE, str(tmp_path / f"p{i}")], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]

@@ -158,11 +158,16 @@ _MAKE_OPT = (f"OPT_FAST={CXXFLAGS[0]}", f"OPT_SLOW={CXXFLAGS[0]}", f"OPT_GLOBAL=
              "CFG_CXXFLAGS_PCH_I=-include")
 
 
+def runtime_dir() -> Path:
+    """Cache folder of Verilator's runtime library for this Verilator version and these flags."""
+    h = hashlib.sha256("\0".join((version(), *VFLAGS, *CXXFLAGS)).encode()).hexdigest()[:16]
+    return cache_root() / f"runtime-{h}"
+
+
 def _runtime(obj: Path, env: Mapping[str, str], log: Path, design: str) -> Path:
     """Verilator's runtime library (``libverilated.a``), built once per Verilator version and
     flags and shared by every design (it does not depend on the design): most of a cold build."""
-    h = hashlib.sha256("\0".join((version(), *VFLAGS, *CXXFLAGS)).encode()).hexdigest()[:16]
-    dest = cache_root() / f"runtime-{h}"
+    dest = runtime_dir()
     lib = dest / "libverilated.a"
     if lib.exists():
         return lib
