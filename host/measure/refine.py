@@ -54,8 +54,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from sustainml.nas.catalogue import Board, get_board
-from sustainml.nas.costmodel import (COEFF_DIR, LATENCY_REFINEMENT, POWER_REFINEMENT, RTL_LATENCY, STRUCT_REFINEMENT,
-                                     Coefficients, Estimate, StageCost, activity_features, combine, load_coefficients,
+from sustainml.nas.costmodel import (COEFF_DIR, FF_REFINEMENT, LATENCY_REFINEMENT, LUT_REFINEMENT, POWER_REFINEMENT,
+                                     RTL_LATENCY, STRUCT_REFINEMENT, Coefficients, Estimate, StageCost, activity_features, combine, load_coefficients,
                                      power_features, stage_cost, with_latency)
 from sustainml.nas.quantized import Stage
 
@@ -538,7 +538,7 @@ def changed_coefficients(r: Refinement) -> List[Tuple[str, float, float]]:
     """(name, prior, refined) of every coefficient the fit moved."""
     out = []
     for group, optional in (("latency", LATENCY_REFINEMENT), ("power", POWER_REFINEMENT), ("rtl", RTL_LATENCY),
-                            ("structure", STRUCT_REFINEMENT), ("lut", {}), ("ff", {})):
+                            ("structure", STRUCT_REFINEMENT), ("lut", LUT_REFINEMENT), ("ff", FF_REFINEMENT)):
         a, b = {**optional, **r.prior.table(group)}, r.refined.table(group)
         out += [(f"{group}.{k}", a[k], b[k]) for k in b if not math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-15)]
     if not math.isclose(r.prior.ps_w, r.refined.ps_w):
