@@ -124,3 +124,15 @@ def test_a_simulation_only_verilog_file_does_not_change_the_synthesis_key(tmp_pa
     assert yosys.cache_key(tmp_path, "v", "script") != key  # without sources: every Verilog file counts
     (tmp_path / "s0_w.hex").write_text("02\n")
     assert yosys.cache_key(tmp_path, "v", "script", ["dnnu.v"]) != key  # a ROM image is part of the key
+
+
+def test_changed_coefficients_lists_the_resource_and_rtl_terms_a_fit_adds():
+    from types import SimpleNamespace
+
+    from sustainml.host.measure.refine import changed_coefficients
+
+    prior = load_coefficients("pynq-z2")
+    refined = (prior.replace("rtl", {"rtl_fill": 0.9}).replace("lut", {"lut_sample_bit": 0.3})
+               .replace("ff", {"ff_sample_bit": 2.0}).replace("structure", {"dsp_base": 4.0}))
+    names = {n for n, _, _ in changed_coefficients(SimpleNamespace(prior=prior, refined=refined))}
+    assert {"rtl.rtl_fill", "lut.lut_sample_bit", "ff.ff_sample_bit", "structure.dsp_base"} <= names
