@@ -1,8 +1,10 @@
 """``sustainml flow``: the whole HALF loop, one stage command after the other.
 
 search → generate → build → push (+ smoke test) → accuracy on the board → measure →
-refine → search again → report. Every stage is the CLI command a user would type (printed
-before it runs) and leaves its artifacts in the output directory, so any stage can be re-run
+refine → search again → synth (Yosys, RTL only; started beside the stages after build) → report,
+with the chosen design predicted by the prior and the refined cost model vs measured (latency,
+hardware time, energy, LUT/FF/DSP/BRAM18 from Yosys). Every stage is the CLI command a user would
+type (printed before it runs) and leaves its artifacts in the output directory, so any stage can be re-run
 alone from what the previous one left; a stage whose artifacts exist is skipped on a re-run
 (``--restart`` runs everything again).
 
@@ -142,7 +144,8 @@ class Flow:
         return [["search (NAS, QAT training)", "real (CPU)"], [gen, "real"],
                 ["build overlay", build], ["push + smoke test", sim], ["accuracy on the board", sim],
                 ["measurement campaign", sim], ["refine cost model", "real (fit to the measurements above)"],
-                ["search with refined model", "real (CPU)"], ["report", "real"]]
+                ["search with refined model", "real (CPU)"],
+                ["synth", "Yosys synth_xilinx of the chosen design (not Vivado)"], ["report", "real"]]
 
     def run(self) -> Dict[str, Any]:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -162,6 +165,7 @@ class Flow:
         self.stage("build", lambda: (overlay / DIGEST).is_file(),  # the manifest digest is written last
                    lambda: self._cli("sustainml", ["build", str(build_dir), "--out", str(self.p("overlays")),
                                                    "--name", chosen.name] + kind))
+        self.start_synth(build_dir)
         deploy = ["--inventory", str(self.inventory)]
         self.stage("push", lambda: self.p("push.json").is_file(), lambda: self.push(overlay, deploy))
         self.stage("accuracy", lambda: self.p("board-accuracy.json").is_file(), lambda: self.board_accuracy(deploy))
@@ -177,6 +181,7 @@ class Flow:
                        lambda: self._cli("sustainml", ["search", str(self.p("requirements.yaml")), "--out",
                                                        str(self.p("search-2")), "--cost-model",
                                                        str(self.p("cost-model.yaml"))]))
+        self.stage("synth", lambda: self.p("synth.done").is_file(), lambda: self.synth(build_dir))
         self.stage("report", lambda: self.p("report", "index.html").is_file() and self.p("summary.json").is_file(),
                    self.report)
         return json.loads(self.p("summary.json").read_text())
@@ -247,6 +252,41 @@ class Flow:
         self._cli("sustainml-deploy", ["measure", str(self.p("campaign.yaml")), "--resume"])
         self.p("campaign.done").write_text("")
 
+    def start_synth(self, build_dir: Path) -> None:
+        """Start Yosys on the chosen RTL design beside the stages that follow (it runs in its own
+        process for minutes); the synth stage waits for it."""
+        if not self.rtl or (self.p("synth.done").is_file() and not self.opts.restart):
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .synth import synth
+
+        console.print(f"[dim]$ sustainml synth {_q(str(build_dir))}   (running beside the next stages)[/dim]")
+        pool = ThreadPoolExecutor(1)
+        self._synth_job = pool.submit(synth, build_dir, echo=lambda _: None)
+        pool.shutdown(wait=False)
+
+    def synth(self, build_dir: Path) -> None:
+        """Yosys resource counts of the chosen design (RTL projects only; cached by content hash)."""
+        job = getattr(self, "_synth_job", None)
+        if job is not None:
+            console.rule(f"[bold]$ sustainml synth {_q(str(build_dir))}   (waiting for it)")
+            job.result()  # a Yosys failure raises its one-line UserError here
+        elif self.rtl:
+            self._cli("sustainml", ["synth", str(build_dir)])
+        self.p("synth.done").write_text("")
+
+    def comparison(self) -> List[Dict[str, Any]]:
+        """The chosen design, predicted (prior, refined) vs measured (host/measure/compare.py)."""
+        from .measure.compare import compare_design
+
+        if not self.rtl:  # C-simulation overlays: no hardware time, no Verilog to synthesize
+            return []
+        models = {"prior": COEFF_DIR / f"{self.board}.yaml"}
+        if self.p("cost-model.yaml").is_file():
+            models["refined"] = self.p("cost-model.yaml")
+        return compare_design(self.p("measurements.sqlite"), self.campaign_board, self.choose().name, models)
+
     def report(self) -> None:
         self._cli("sustainml", ["report", "--db", str(self.p("measurements.sqlite")), "--out", str(self.p("report"))])
         summary = self.summary()
@@ -265,7 +305,7 @@ class Flow:
             if self.p(run, "front.png").is_file():
                 shutil.copyfile(self.p(run, "front.png"), self.p("report", f"{run}-front.png"))
         return {"out": str(self.out), "board": self.board_name, "simulated": self.simulated,
-                "chosen": self.choose().name, "push": push,
+                "chosen": self.choose().name, "push": push, "predicted_vs_measured": self.comparison(),
                 "board_accuracy": json.loads(self.p("board-accuracy.json").read_text()),
                 "fronts": fronts, "report": str(self.p("report", "index.html"))}
 
@@ -290,8 +330,27 @@ def _append_flow_section(index: Path, s: Dict[str, Any]) -> None:
                f"<th>release</th><th>smoke test (golden vectors)</th></tr>{push}</table>"
                f"<h2>Pareto fronts: default vs refined cost model</h2><table border='1' cellpadding='4'>"
                f"<tr><th>search</th><th>cost model</th><th>points</th><th>front</th></tr>{rows}</table>")
+    section += _comparison_html(s.get("predicted_vs_measured") or [])
     text = index.read_text()
     index.write_text(text.replace("<body>", "<body>" + section, 1) if "<body>" in text else section + text)
+
+
+def _comparison_html(rows: List[Dict[str, Any]]) -> str:
+    import html
+
+    def num(v: Any) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    def err(v: Any) -> str:
+        return "-" if v is None else f"{v * 100:+.1f}%"
+
+    body = "".join(f"<tr><td>{html.escape(r['metric'])}</td><td>{r['unit']}</td><td>{num(r.get('prior'))}</td>"
+                   f"<td>{err(r.get('prior error'))}</td><td>{num(r.get('refined'))}</td>"
+                   f"<td>{err(r.get('refined error'))}</td><td><b>{num(r['measured'])}</b></td>"
+                   f"<td>{html.escape(r['source'])}</td></tr>" for r in rows)
+    return ("<h2>Chosen design: predicted vs measured</h2><table border='1' cellpadding='4'><tr><th>metric</th>"
+            "<th>unit</th><th>prior</th><th>error</th><th>refined</th><th>error</th><th>measured</th>"
+            f"<th>measured how</th></tr>{body}</table>")
 
 
 def _smoke_text(smoke: Optional[Dict[str, Any]]) -> str:

@@ -10,7 +10,7 @@ Contract:
   Hierarchy is kept (no ``-flatten``), so every instance gets its own numbers.
 * Results are cached under ``$SUSTAINML_CACHE/yosys/<key>`` (default ``~/.cache/sustainml``),
   ``key`` = sha256 of the Yosys version, the script, and the name and bytes of every file
-  under the source folder that the design can read (``.v .sv .vh .svh .hex .mem``). Concurrent
+  under the source folder that the design can read (its Verilog sources, ``.vh .svh .hex .mem``). Concurrent
   runs of one design are safe: a lock makes the second wait and reuse the first's result; each
   run works in its own temporary folder and publishes with an atomic rename.
 * A failure (non-zero exit, missing output) raises :class:`YosysError`, one line naming the
@@ -243,12 +243,17 @@ def script(sources: Sequence[str], top: str, family: str) -> str:
             f"tee -q -o stat.json stat -json\nselect -module {top}\nwrite_json -selected top.json\n")
 
 
-def cache_key(src_dir: Path, version: str, text: str) -> str:
-    """The cache key of a synthesis: Yosys version, script, every design file's name and bytes."""
+def cache_key(src_dir: Path, version: str, text: str, sources: Optional[Sequence[str]] = None) -> str:
+    """The cache key of a synthesis: Yosys version, script, the name and bytes of every design file
+    it can read: the ``sources`` (default: every Verilog file), include files and memory images (a
+    simulation-only Verilog file beside them, not in ``sources``, does not change the key)."""
     h = hashlib.sha256()
     for part in (version, text):
         h.update(part.encode() + b"\0")
+    read = None if sources is None else set(sources)
     for f in design_files(src_dir):
+        if read is not None and f.endswith((".v", ".sv")) and f not in read:
+            continue
         h.update(f.encode() + b"\0" + (src_dir / f).read_bytes() + b"\0")
     return h.hexdigest()[:24]
 
@@ -262,12 +267,14 @@ def _first_error(log_text: str) -> str:
 
 
 def synthesize(src_dir: Path, top: str, family: str, design: str, sources: Optional[Sequence[str]] = None,
-               log_path: Optional[Path] = None, timeout_s: Optional[float] = None) -> Netlist:
+               log_path: Optional[Path] = None, timeout_s: Optional[float] = None, cached_only: bool = False
+               ) -> Optional[Netlist]:
     """Synthesize the design in ``src_dir`` (see the module docstring) and read its counts.
 
     ``sources``: Verilog files to read, relative to ``src_dir`` (default: every ``.v``/``.sv``
     there, in name order); ``log_path``: where the Yosys log is copied (default: the cache's);
-    ``design``: the name errors use.
+    ``design``: the name errors use; ``cached_only``: return None instead of running Yosys when
+    the cache has no result.
     """
     if family not in FAMILIES.values():
         raise YosysError(f"design {design}: synth_xilinx family {family!r} is not one of {sorted(FAMILIES.values())}")
@@ -283,11 +290,13 @@ def synthesize(src_dir: Path, top: str, family: str, design: str, sources: Optio
     cmd = yosys_command()
     version = yosys_version(tuple(cmd))
     text = script(srcs, top, family)
-    key = cache_key(src_dir, version, text)
+    key = cache_key(src_dir, version, text, srcs)
     folder = cache_root() / key
     done = folder / "result"
     t0 = time.perf_counter()
     cached = (done / "stat.json").is_file()
+    if not cached and cached_only:
+        return None
     if not cached:
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / ".lock", "w") as lock:

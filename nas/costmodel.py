@@ -52,6 +52,7 @@ import yaml
 from sustainml.errors import SustainmlError
 from sustainml.yamlio import read_yaml
 
+from . import rtl_timing
 from .catalogue import Board, get_board
 from .quantized import QuantizedModel, Stage, plan_stages
 from .topology import Topology
@@ -81,7 +82,24 @@ LATENCY_REFINEMENT: Dict[str, float] = {**{f"ii_{k}": 1.0 for k in STAGE_KINDS},
 #: on top of the per-resource terms (clock tree and AXI while running, per-stage control and
 #: streams, multiplier datapaths switching in proportion to their operand widths).
 POWER_REFINEMENT: Dict[str, float] = {"dyn_base_w": 0.0, "dyn_stage_w": 0.0, "dyn_mac_bit2_w": 0.0}
-_OPTIONAL = {"latency": LATENCY_REFINEMENT, "power": POWER_REFINEMENT}
+#: The RTL pipeline's latency form (group ``rtl`` of a coefficients file, written by ``sustainml refine``
+#: from circuit measurements; nas/rtl_timing.py): cycles of a call of B samples =
+#: ``rtl_start_cycles + rtl_fill * sample_latency + rtl_interval * (B-1) * bottleneck
+#: + rtl_stage_cycles * stages``; a stage's interval is ``rtl_interval * stage_period``. A file with this
+#: group uses it instead of the template's cycle counts (``c_cycle`` still scales cycles to time).
+RTL_LATENCY: Dict[str, float] = {"rtl_start_cycles": 0.0, "rtl_fill": 1.0, "rtl_interval": 1.0, "rtl_stage_cycles": 0.0}
+#: Resource-mapping terms a fit adds to ``structure`` (default 0: absent from prior files): DSP48s
+#: outside the stages (address and batch-size arithmetic of the AXI shell).
+#: ``dsp_const``: 1 = products with a constant weight (a stage with one fold step) are DSP48s too (Yosys
+#: infers them from the RTL), 0 = LUT fabric (the HLS template's choice); ``dsp_pool_lane``: 1 = every
+#: average-pooling lane has a DSP48 (its AVG_MULT product), 0 = none.
+STRUCT_REFINEMENT: Dict[str, float] = {"dsp_base": 0.0, "dsp_const": 0.0, "dsp_pool_lane": 1.0}
+#: LUT/FF terms a fit adds (default 0: absent from prior files): per bit of a dense stage's input
+#: sample buffer (registers in the RTL, a ROM-like array in the HLS template).
+LUT_REFINEMENT: Dict[str, float] = {"lut_sample_bit": 0.0}
+FF_REFINEMENT: Dict[str, float] = {"ff_sample_bit": 0.0}
+_OPTIONAL = {"latency": LATENCY_REFINEMENT, "power": POWER_REFINEMENT, "structure": STRUCT_REFINEMENT,
+             "rtl": RTL_LATENCY, "lut": LUT_REFINEMENT, "ff": FF_REFINEMENT}
 
 
 class CostModelError(SustainmlError, ValueError):
@@ -101,6 +119,7 @@ class Coefficients:
     lut: Tuple[Tuple[str, float], ...]
     ff: Tuple[Tuple[str, float], ...]
     structure: Tuple[Tuple[str, float], ...]
+    rtl: Tuple[Tuple[str, float], ...] = ()  # RTL_LATENCY terms; empty: template cycle counts
 
     def get(self, group: str, name: str) -> float:
         return self.table(group)[name]
@@ -115,7 +134,7 @@ class Coefficients:
     def to_dict(self) -> Dict[str, Any]:
         return {"board": self.board, "source": self.source, "latency": dict(self.latency),
                 "power": dict(self.power), "ps_w": self.ps_w, "lut": dict(self.lut), "ff": dict(self.ff),
-                "structure": dict(self.structure)}
+                "structure": dict(self.structure), **({"rtl": dict(self.rtl)} if self.rtl else {})}
 
     def replace(self, group: str, values: Mapping[str, float], source: Optional[str] = None) -> "Coefficients":
         """A copy with some coefficients of ``group`` changed (what a fit produces)."""
@@ -150,7 +169,7 @@ def _group(doc: Mapping[str, Any], name: str, terms: Sequence[str], where: str,
     unknown = sorted(set(g) - set(terms) - set(optional or {}))
     if optional is not None and unknown:
         raise CostModelError(f"{where}: {name} has unknown coefficient(s) {unknown}")
-    extra = (optional or {}).items() if set(g) & set(optional or {}) else ()
+    extra = [(t, d) for t, d in (optional or {}).items() if t not in terms] if set(g) & set(optional or {}) else ()
     try:
         return tuple((t, float(g[t])) for t in terms) + tuple((t, float(g.get(t, d))) for t, d in extra)
     except (TypeError, ValueError):
@@ -163,8 +182,10 @@ def _coeffs_from_dict(doc: Any, where: str) -> Coefficients:
     return Coefficients(board=str(doc.get("board", "")), source=str(doc.get("source", "")),
                         latency=_group(doc, "latency", LATENCY_TERMS, where, LATENCY_REFINEMENT),
                         power=_group(doc, "power", POWER_TERMS, where, POWER_REFINEMENT), ps_w=float(doc.get("ps_w", 0.0)),
-                        lut=_group(doc, "lut", LUT_TERMS, where), ff=_group(doc, "ff", FF_TERMS, where),
-                        structure=_group(doc, "structure", STRUCT_TERMS, where))
+                        lut=_group(doc, "lut", LUT_TERMS, where, LUT_REFINEMENT),
+                        ff=_group(doc, "ff", FF_TERMS, where, FF_REFINEMENT),
+                        structure=_group(doc, "structure", STRUCT_TERMS, where, STRUCT_REFINEMENT),
+                        rtl=_group(doc, "rtl", (), where, RTL_LATENCY) if doc.get("rtl") is not None else ())
 
 
 @lru_cache(maxsize=None)
@@ -242,6 +263,7 @@ class StageCost:
     work: int = 0  # operand passes per sample (stage_work)
     #: (interval, fill, drain, fold trips) of the template, before any measured refinement
     template: Tuple[int, int, int, int] = (0, 0, 0, 0)
+    period: int = 0  # steady-state cycles per sample of the RTL stage (nas/rtl_timing.py)
 
 
 def stage_work(stage: Stage, folds: int) -> int:
@@ -259,7 +281,9 @@ def with_latency(cost: StageCost, coeffs: Coefficients) -> StageCost:
     LATENCY_REFINEMENT); resources are left as they are. Lets a fit re-time cached stage costs."""
     lat = coeffs.table("latency")
     interval, fill, drain, trips = cost.template
-    if "loop_scale" in lat:
+    if coeffs.rtl:  # RTL pipeline form: the fill is the whole design's (combine), not per stage
+        interval = coeffs.table("rtl")["rtl_interval"] * cost.period
+    elif "loop_scale" in lat:
         new = lat[f"ii_{cost.kind}"] * cost.work + lat["loop_scale"] * (interval - trips) + lat["stage_cycles"]
         r = new / interval if interval else 1.0
         interval, fill, drain = new, fill * r + lat["stage_depth"], drain * r
@@ -333,8 +357,8 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     st = coeffs.table("structure")
     step = int(st["step_cycles"])
     steps_in = stage.in_len + 2 * stage.padding
-    lut_x = {t: 0.0 for t in LUT_TERMS}
-    ff_x = {t: 0.0 for t in FF_TERMS}
+    lut_x = {t: 0.0 for t in LUT_TERMS + tuple(LUT_REFINEMENT)}
+    ff_x = {t: 0.0 for t in FF_TERMS + tuple(FF_REFINEMENT)}
     lut_x["lut_stage"] = ff_x["ff_stage"] = 1.0
     step_bits = stage.in_ch * stage.in_bits
     dp, ds, dk = unroll_dims(stage)
@@ -344,7 +368,9 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     if stage.is_compute:
         depth = int(st["depth_compute"]) + max(0, math.ceil(math.log2(simd * kp)))
         mults = pe * simd * kp
-        if multiplier_on_dsp(stage, folds, st["dsp_min_product_bits"]):
+        min_bits = st["dsp_min_product_bits"]
+        const_on_dsp = folds == 1 and st.get("dsp_const", 0.0) and multiplier_on_dsp(stage, 2, min_bits)
+        if const_on_dsp or multiplier_on_dsp(stage, folds, min_bits):
             dsp = mults
         else:
             lut_x["lut_mult_bit2"] = float(mults * stage.w_bits * stage.in_bits)
@@ -360,7 +386,7 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     else:
         depth = int(st["depth_pool"])
         if kind in ("avgpool1d", "gap1d"):
-            dsp = pe  # one AVG_MULT product per lane
+            dsp = pe * int(st.get("dsp_pool_lane", 1.0))  # one AVG_MULT product per lane
         lut_x["lut_lane_bit"] = ff_x["ff_lane_bit"] = float(pe * stage.in_bits)
     fold_loop = _pipelined(folds, depth)
     if kind in ("conv1d", "dwconv1d", "maxpool1d", "avgpool1d"):
@@ -373,6 +399,7 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
         fill = drain = step + fold_loop
     else:  # dense, gap1d: take the whole sample in, then fold
         if kind == "dense":  # input buffer x[NIN], cyclic factor SIMD
+            lut_x["lut_sample_bit"] = ff_x["ff_sample_bit"] = float(stage.in_len * stage.in_ch * stage.in_bits)
             b18, cols = _rom(-(-(stage.in_len * stage.in_ch) // simd), stage.in_bits, st["bram_min_bits"])
             bram18 += simd * b18
             lut_x["lut_rom_col"] += simd * cols
@@ -383,13 +410,14 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
         fill = interval
         drain = fold_loop + depth
     lut_c, ff_c = coeffs.table("lut"), coeffs.table("ff")
-    lut = sum(lut_c[t] * v for t, v in lut_x.items() if v)
-    ff = sum(ff_c[t] * v for t, v in ff_x.items() if v)
+    lut = sum(lut_c.get(t, 0.0) * v for t, v in lut_x.items() if v)
+    ff = sum(ff_c.get(t, 0.0) * v for t, v in ff_x.items() if v)
     trips = folds * (stage.out_len if kind in ("conv1d", "dwconv1d", "maxpool1d", "avgpool1d")
                      else stage.in_len if kind == "pwconv1d" else 1)
     cost = StageCost(index, kind, pe, simd, kp, folds, interval, fill, drain, mults, dsp, bram18, lut, ff,
-                     lut_x, ff_x, stage_work(stage, folds), (interval, fill, drain, trips))
-    return with_latency(cost, coeffs) if "loop_scale" in coeffs.table("latency") else cost
+                     lut_x, ff_x, stage_work(stage, folds), (interval, fill, drain, trips),
+                     rtl_timing.stage_period(stage, folds))
+    return with_latency(cost, coeffs) if coeffs.rtl or "loop_scale" in coeffs.table("latency") else cost
 
 
 # ---------------------------------------------------------------------------------- whole design
@@ -482,14 +510,21 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     t_last += io_out + dma
     lat = coeffs.table("latency")
     serial = lat.get("serial", 0.0)
-    if serial:  # measured: stages of one sample overlap less than the ideal dataflow pipeline
+    if coeffs.rtl:  # RTL pipeline form (RTL_LATENCY, nas/rtl_timing.py)
+        rt = coeffs.table("rtl")
+        period, at = rtl_timing.bottleneck([c.period for c in costs], stages)
+        worst = rt["rtl_interval"] * period
+        where = "dma in" if at < 0 else "dma out" if at >= len(costs) else f"stage {at} ({costs[at].kind})"
+        t_last = (rt["rtl_start_cycles"] + rt["rtl_fill"] * rtl_timing.sample_latency(stages, [c.folds for c in costs])
+                  + rt["rtl_stage_cycles"] * len(costs))
+    elif serial:  # measured: stages of one sample overlap less than the ideal dataflow pipeline
         one_by_one = 2 * dma + io_in + sum(c.interval + lat["stage_depth"] for c in costs) + io_out
         t_last += serial * (one_by_one - t_last)
     cycles = t_last + (batch - 1) * worst
     b_in, b_out = _io_bytes(stages)
     dma_bytes = batch * (b_in + b_out)
-    lut_x = {t: 0.0 for t in LUT_TERMS}
-    ff_x = {t: 0.0 for t in FF_TERMS}
+    lut_x = {t: 0.0 for t in LUT_TERMS + tuple(LUT_REFINEMENT)}
+    ff_x = {t: 0.0 for t in FF_TERMS + tuple(FF_REFINEMENT)}
     for c in costs:
         for t, v in c.lut_x.items():
             lut_x[t] += v
@@ -497,9 +532,9 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
             ff_x[t] += v
     lut_x["lut_base"] = ff_x["ff_base"] = 1.0
     lut_c, ff_c = coeffs.table("lut"), coeffs.table("ff")
-    lut = sum(lut_c[t] * v for t, v in lut_x.items())
-    ff = sum(ff_c[t] * v for t, v in ff_x.items())
-    dsp = sum(c.dsp for c in costs)
+    lut = sum(lut_c.get(t, 0.0) * v for t, v in lut_x.items())
+    ff = sum(ff_c.get(t, 0.0) * v for t, v in ff_x.items())
+    dsp = sum(c.dsp for c in costs) + int(round(st.get("dsp_base", 0.0)))
     bram18 = sum(c.bram18 for c in costs)
     lat = coeffs.table("latency")
     latency_s = lat["c_fixed_s"] + lat["c_byte_s"] * dma_bytes + lat["c_cycle"] * cycles / (f_mhz * 1e6)
@@ -583,7 +618,7 @@ def features(est: Estimate) -> Dict[str, float]:
 def predict(coeffs: Coefficients, group: str, x: Mapping[str, float]) -> float:
     """``sum(coeff * x)`` for one group (latency, power, lut, ff)."""
     c = coeffs.table(group)
-    return sum(c[k] * v for k, v in x.items())
+    return sum(c.get(k, 0.0) * v for k, v in x.items())
 
 
 def objectives(topology: Topology, board: Union[str, Board] = "pynq-z2") -> Dict[str, float]:

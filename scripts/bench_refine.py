@@ -11,19 +11,23 @@ is measured on those simulated boards through pynq and the board runtime: simula
    on the simulated PYNQ-Z2 (no rails: simulated external meter) and ZCU104 (PMBus rails), both
    boards in parallel, batches 1 and 8, two repetitions of ``--calls`` calls (the circuit's cycle
    count is deterministic; the calls only matter for the driver's host time). Board power is
-   still the simulated board's parametric power model (board/sim/model.py), not the circuit's
-   activity.
+   the simulated board's power model (board/sim: from the circuit's activity on main since the
+   power branch; a parametric model before), never read by the host side.
+   Then Yosys ``synth_xilinx`` (xc7 for PYNQ-Z2, xcup for ZCU104) of every measured design's
+   Verilog within ``--synth-minutes`` (cached by content hash; minutes per design on 2 cores).
 2. ``refine`` per board: prediction error of the prior and of the refined model on held-out
-   designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy
-   (MAPE, max, share within +-10%); then both judged on ``--fresh`` random designs of another seed,
-   built and measured after the fit.
+   designs (4-fold by design): latency per call, hardware time, dynamic PL power, board power, energy,
+   LUT, FF, DSP, BRAM18 (MAPE, max, share within +-10%; DSP/BRAM18 also exact / off by one; resource
+   rows only for designs with Yosys counts); then both judged on ``--fresh`` random designs of
+   another seed, built and measured after the fit.
 3. NAS with the prior vs the refined PYNQ-Z2 model: two ``sustainml search`` runs (same seed,
    budget, accuracy constraint; cost-model-driven ``energy`` parallelization). Each run's pick is
    its lowest-predicted-energy Pareto point that meets the accuracy constraint, generated with the
    same cost model and built as an rtlsim overlay; both picks are then measured on the simulated
-   PYNQ-Z2 (measured energy per inference: circuit time, parametric power model).
+   PYNQ-Z2 (measured energy per inference: circuit time x the simulated board's power).
 
     .venv/bin/python scripts/bench_refine.py [--designs 24] [--evaluations 24] [--work DIR] [--skip-nas] [--calls 20]
+        [--synth-minutes 60] [--fresh 24]
 """
 from __future__ import annotations
 
@@ -33,13 +37,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import yaml
 
 from sustainml.host.deploy_cli import main as deploy
 from sustainml.host.measure.db import MeasurementDB
 from sustainml.host.measure.refine import METRICS, load_observations, refine
+from sustainml.host.measure.report import ERROR_COLUMNS, error_row
 from sustainml.host.progress import markdown_table
 from sustainml.nas.costmodel import COEFF_DIR
 
@@ -66,24 +71,54 @@ def campaign(path: Path, boards, overlays, **extra) -> Path:
     return path.parent / "measurements.sqlite" if "db" not in extra else path.parent / extra["db"]
 
 
+def synthesize(db_path: Path, minutes: float, workers: int = 2) -> None:
+    """Yosys counts of the measured rtlsim designs (cached by content hash), at most ``minutes`` of
+    wall time; designs not synthesized by then are left out of the resource rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sustainml.host.measure.resources import yosys_counts
+
+    with MeasurementDB(db_path) as db:
+        jobs = []
+        for board in BOARDS:
+            if board in db.boards():
+                cat, obs = load_observations(db, board, synth="off")
+                jobs += [(o.design.path, cat) for o in obs]
+    t_end = time.time() + minutes * 60
+    done = [0]
+
+    def one(job) -> None:
+        r = yosys_counts(job[0], job[1], run=time.time() < t_end)  # past the budget: cached results only
+        done[0] += r is not None
+        if r and not r["cached"]:
+            log(f"  Yosys {Path(job[0]).name}: {r['seconds']:.0f} s")
+
+    t0 = time.time()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, jobs))
+    log(f"Yosys: {done[0]}/{len(jobs)} designs have counts (synthesized or cached), {time.time() - t0:.0f} s")
+
+
+def _rows(board: str, designs: int, before: Dict[str, Any], after: Dict[str, Any]) -> List[List[Any]]:
+    return [[board, designs, *error_row(m, before[m], after[m])] for m in METRICS if before.get(m) and after.get(m)]
+
+
+def _synthesized(obs) -> str:
+    return f"{sum(o.resources is not None for o in obs)}/{len(obs)}"
+
+
 def refinement_tables(db_path: Path, out_dir: Path) -> Dict[str, Any]:
     rows, results = [], {}
     with MeasurementDB(db_path) as db:
         for board in BOARDS:
             t0 = time.time()
             r = refine(db, board, folds=4)
-            log(f"refine {board}: {time.time() - t0:.1f} s")
+            log(f"refine {board}: {time.time() - t0:.1f} s; Yosys counts for {_synthesized(r.observations)} designs")
             results[board] = r
             r.refined.save(out_dir / f"{r.board.name}.yaml")
-            for m in METRICS:
-                b, a = r.errors["before"].get(m), r.errors["after"].get(m)
-                if b and a:
-                    rows.append([board, len(r.observations), m, f"{b['mape_pct']:.1f}%", f"{b['max_pct']:.1f}%",
-                                 f"{b['bias_pct']:+.1f}%", f"{b['within10_pct']:.0f}%", f"**{a['mape_pct']:.1f}%**",
-                                 f"{a['max_pct']:.1f}%", f"{a['within10_pct']:.0f}%", a["n"]])
+            rows += _rows(board, len(r.observations), r.errors["before"], r.errors["after"])
     print("\n### Prediction error on held-out designs (4-fold by design), simulated boards\n")
-    print(markdown_table(["board", "designs", "metric", "prior MAPE", "prior max", "prior bias", "prior ±10%",
-                          "refined MAPE", "refined max", "refined ±10%", "points"], rows))
+    print(markdown_table(["board", "designs", *ERROR_COLUMNS], rows))
     return results
 
 
@@ -103,15 +138,10 @@ def fresh_table(db_path: Path, models: Path, boards=BOARDS) -> None:
             prior = load_coefficients(cat, COEFF_DIR / f"{cat.name}.yaml")
             before = error_table(obs, [predict(o, cat, prior) for o in obs])
             after = error_table(obs, [predict(o, cat, refined) for o in obs])
-            for m in METRICS:
-                b, a = before.get(m), after.get(m)
-                if b and a:
-                    rows.append([board, len(obs), m, f"{b['mape_pct']:.1f}%", f"{b['max_pct']:.1f}%",
-                                 f"{b['within10_pct']:.0f}%", f"**{a['mape_pct']:.1f}%**", f"{a['max_pct']:.1f}%",
-                                 f"{a['within10_pct']:.0f}%", a["n"]])
+            log(f"fresh {board}: Yosys counts for {_synthesized(obs)} designs")
+            rows += _rows(board, len(obs), before, after)
     print("\n### Fresh random designs drawn after the fit (never fitted on), simulated boards\n")
-    print(markdown_table(["board", "fresh designs", "metric", "prior MAPE", "prior max", "prior ±10%",
-                          "refined MAPE", "refined max", "refined ±10%", "points"], rows))
+    print(markdown_table(["board", "fresh designs", *ERROR_COLUMNS], rows))
 
 
 def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
@@ -184,6 +214,9 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--skip-nas", action="store_true", help="only the campaign and the refinement")
     ap.add_argument("--calls", type=int, default=20, help="timed calls per unit (default 20)")
+    ap.add_argument("--synth-minutes", type=float, default=60.0,
+                    help="wall-time budget for Yosys synth_xilinx of the measured designs before each table (default "
+                         "60; designs already in the cache cost nothing; 0: only cached ones)")
     ap.add_argument("--fresh", type=int, default=24, help="fresh random designs per board judged after the fit "
                     "(default 24; 0: none)")
     args = ap.parse_args()
@@ -195,9 +228,11 @@ def main() -> int:
     db = campaign(work / "calibration.yaml", BOARDS, [{"calibration": args.designs, "seed": 1}])
     models = work / "cost-models"
     models.mkdir(exist_ok=True)
+    synthesize(db, args.synth_minutes)
     refinement_tables(db, models)
     if args.fresh:
         fresh = campaign(work / "fresh.yaml", BOARDS, [{"calibration": args.fresh, "seed": 2}], db="fresh.sqlite")
+        synthesize(fresh, args.synth_minutes)
         fresh_table(fresh, models)
     if not args.skip_nas:
         nas_comparison(work, models / "pynq-z2.yaml", args.evaluations)

@@ -60,6 +60,15 @@ def test_flow_runs_every_stage_and_reports_the_board_accuracy(tmp_path, ecg5000,
     assert ("predicted" if backend == "rtl" else "No refinement") in html
     kind = yaml.safe_load((out / "overlays" / summary["chosen"] / "manifest.yaml").read_text())["kind"]
     assert kind == {"hls": "sim", "rtl": "rtlsim"}[backend]
+    # the chosen design predicted (prior, refined) vs measured; resources from Yosys (RTL projects only)
+    rows = {r["metric"]: r for r in summary["predicted_vs_measured"]}
+    if backend == "hls":  # C-simulation: no hardware time, no Verilog
+        assert rows == {}
+    else:
+        assert {"latency, batch 1", "hardware time, batch 1"} <= set(rows)  # energy needs two batches (TINY: one)
+        assert all(r["measured"] > 0 and r["prior"] > 0 and r["refined"] > 0 for m, r in rows.items() if "batch" in m)
+        assert {"LUT", "FF", "DSP", "BRAM18"} <= set(rows) and rows["LUT"]["measured"] > 1000
+        assert "Yosys" in rows["LUT"]["source"] and "Chosen design: predicted vs measured" in html
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]

@@ -6,9 +6,12 @@ What is measured, per design (one bundle on one board, from the database):
   times and of the driver's overhead (end-to-end minus hardware time), over repetitions. The
   minimum is the deterministic part: OS preemption on the PS only ever adds time, so it is the
   statistic a cost model can predict; ``p50`` is the other choice;
-* the hardware time of a call (ap_start -> ap_done): always the median. The driver reads the
-  clock just after the ap_start write, so a preemption there shortens that call's reading: the
-  minimum would pick exactly those calls;
+* the hardware time of a call (ap_start -> ap_done): the median within each repetition, then the
+  smallest over repetitions. The driver reads the clock just after the ap_start write, so a
+  preemption there shortens that call's reading (the minimum call would pick exactly those); a
+  loaded host delays the driver's poll of ap_done by milliseconds, which lengthens whole
+  repetitions (seen on rtlsim designs: 160 µs circuit time, a repetition's median 16 ms), so the
+  quietest repetition's median is the reading;
 * dynamic PL power while the DNNU computes: the board's dynamic energy per inference
   ((busy - idle) x time / inferences, from rails or a meter) times the batch over the hardware
   time of a call;
@@ -51,21 +54,26 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from sustainml.nas.catalogue import Board, get_board
-from sustainml.nas.costmodel import (COEFF_DIR, LATENCY_REFINEMENT, POWER_REFINEMENT, Coefficients, Estimate,
-                                     StageCost, activity_features, combine, load_coefficients, power_features,
-                                     stage_cost, with_latency)
+from sustainml.nas.costmodel import (COEFF_DIR, FF_REFINEMENT, LATENCY_REFINEMENT, LUT_REFINEMENT, POWER_REFINEMENT,
+                                     RTL_LATENCY, STRUCT_REFINEMENT, Coefficients, Estimate, StageCost, activity_features, combine, load_coefficients,
+                                     power_features, stage_cost, with_latency)
 from sustainml.nas.quantized import Stage
 
 from ..errors import UserError
 from .db import Design, Measurement, MeasurementDB, rows_by_design
+from .resources import fit_resources, yosys_counts
 
 STATS = ("min", "p50", "mean")
+SYNTH_MODES = ("cached", "run", "off")
 _STAGE_FIELDS = {f.name for f in dataclasses.fields(Stage)}
 #: latency parameters besides the per-kind ``ii_<kind>``: (name, lower, upper, scale)
 _DRIVER_PARAMS = (("driver_s", 0.0, 1.0, 1e-5), ("c_byte_s", 0.0, 1e-5, 1e-9))
 _HW_PARAMS = (("hw_fixed_s", 0.0, 1e-2, 1e-6), ("loop_scale", 0.0, 10.0, 0.5), ("stage_cycles", 0.0, 1e4, 10.0),
               ("stage_depth", 0.0, 1e4, 10.0), ("serial", 0.0, 1.0, 0.3))
 _II_BOUNDS = (0.1, 10.0)
+#: the RTL pipeline form (nas/costmodel.py RTL_LATENCY): (name, lower, upper, scale)
+_RTL_PARAMS = (("rtl_start_cycles", 0.0, 1e5, 50.0), ("rtl_fill", 0.1, 10.0, 0.2), ("rtl_interval", 0.1, 10.0, 0.2),
+               ("rtl_stage_cycles", 0.0, 1e4, 5.0))
 #: dynamic power coefficients fitted (per resource, then activity-based: nas/costmodel.py)
 DYNAMIC_TERMS = ("dsp_w", "lut_w", "ff_w", "bram_w") + tuple(POWER_REFINEMENT)
 PRIOR_PULL = 1e-2  # weight of the pull towards the prior (relative to a 1-scale deviation)
@@ -93,6 +101,7 @@ class Observation:
     pl_idle_w: Optional[float] = None  # PL rails, when the rails are named
     ps_idle_w: Optional[float] = None
     power_source: Optional[str] = None
+    resources: Optional[Dict[str, float]] = None  # Yosys: lut, ff, dsp, bram18 (host/measure/resources.py)
     _costs: Dict[Any, List[StageCost]] = field(default_factory=dict, repr=False)
 
     def estimate(self, board: Board, coeffs: Coefficients) -> Estimate:
@@ -159,7 +168,7 @@ def observe(design: Design, rows: Sequence[Measurement], stat: str = "min") -> O
         raise RefineError(f"design {design.name} ({design.bundle_hash[:12]}): its manifest has no stages")
     pick = min if stat == "min" else _median
     obs = Observation(design, stages, _median([m.clock_mhz for m in rows]),
-                      _per_batch(rows, "latency_us", stat, pick), _per_batch(rows, "hw_us", "p50", _median),
+                      _per_batch(rows, "latency_us", stat, pick), _per_batch(rows, "hw_us", "p50", min),
                       _per_batch(rows, "overhead_us", stat, pick))
     dyn, idle, pl, ps = [], [], [], []
     for m in rows:
@@ -202,9 +211,13 @@ def resolve_board(db: MeasurementDB, board: str) -> str:
 
 
 def load_observations(db: MeasurementDB, board: str, stat: str = "min",
-                      skipped: Optional[List[str]] = None) -> Tuple[Board, List[Observation]]:
+                      skipped: Optional[List[str]] = None, synth: str = "cached") -> Tuple[Board, List[Observation]]:
     """Every design measured on ``board`` (see :func:`resolve_board`) with a hardware time; the
-    names of those without one (C-simulation bundles) are appended to ``skipped``."""
+    names of those without one (C-simulation bundles) are appended to ``skipped``. Yosys resource
+    counts where ``synth`` allows: ``cached`` (only designs already synthesized), ``run`` (synthesize
+    the missing ones) or ``off``."""
+    if synth not in SYNTH_MODES:
+        raise RefineError(f"--synth {synth!r} is not one of {', '.join(SYNTH_MODES)}")
     board = resolve_board(db, board)
     rows = db.measurements(board)
     designs = db.designs()
@@ -214,6 +227,10 @@ def load_observations(db: MeasurementDB, board: str, stat: str = "min",
     if skipped is not None:
         skipped.extend(designs[h].name for h in sorted(untimed))
     obs = [observe(designs[h], r, stat) for h, r in sorted(by_design.items()) if h not in untimed]
+    if synth != "off":
+        for o in obs:
+            if o.design.kind == "rtlsim":
+                o.resources = yosys_counts(o.design.path, cat, run=synth == "run")
     return cat, obs
 
 
@@ -227,6 +244,7 @@ class Prediction:
     dynamic_w: float
     board_power_w: float  # static + ps + dynamic
     energy_j: float  # board energy per inference at steady state
+    resources: Dict[str, float] = field(default_factory=dict)  # lut, ff, dsp, bram18
 
 
 def predict(obs: Observation, board: Board, coeffs: Coefficients) -> Prediction:
@@ -239,8 +257,9 @@ def predict(obs: Observation, board: Board, coeffs: Coefficients) -> Prediction:
     driver = {b: lat["c_fixed_s"] - hw0 + lat["c_byte_s"] * bytes1 * b for b in obs.batches}
     per_inf = lat["c_byte_s"] * bytes1 + lat["c_cycle"] * est.interval / f
     p_board = est.power["pl"] + coeffs.ps_w
+    res = {"lut": est.lut, "ff": est.ff, "dsp": float(est.dsp), "bram18": float(est.bram18)}
     return Prediction({b: hw[b] + driver[b] for b in obs.batches}, hw, driver, per_inf, est.power["dynamic"], p_board,
-                      p_board * per_inf)
+                      p_board * per_inf, res)
 
 
 def _dyn_features(obs: Observation, board: Board, coeffs: Coefficients) -> np.ndarray:
@@ -325,11 +344,35 @@ def fit_hardware(obs: Sequence[Observation], board: Board, prior: Coefficients,
     return min(fits, key=loss)
 
 
+def fit_rtl(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Dict[str, float]:
+    """The RTL pipeline form's coefficients (:data:`~sustainml.nas.costmodel.RTL_LATENCY`) from the
+    circuit's hardware times (rtlsim designs): robust fit on relative errors."""
+    base = {**RTL_LATENCY, **prior.table("rtl")}
+    lat = {**LATENCY_REFINEMENT, **prior.table("latency"), "hw_fixed_s": 0.0, "c_cycle": 1.0}
+    points = [(o, b, y) for o in obs for b, y in o.hw_s.items() if y > 0]
+
+    def errors(c: Dict[str, float]) -> List[float]:
+        coeffs = prior.replace("latency", lat).replace("rtl", c)
+        preds = {id(o): predict(o, board, coeffs).hw_s for o in obs}
+        return [(preds[id(o)][b] - y) / y for o, b, y in points]
+
+    return _fit(_RTL_PARAMS, base, errors)
+
+
+def is_circuit(obs: Sequence[Observation]) -> bool:
+    """Whether every design's hardware time is the circuit's (rtlsim bundles: the RTL form is fitted)."""
+    return bool(obs) and all(o.design.kind == "rtlsim" for o in obs)
+
+
 def fit_latency(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
     """Latency coefficients: the driver and the hardware fitted apart (see module docstring)."""
     base = {**LATENCY_REFINEMENT, **prior.table("latency")}
     driver = fit_driver(obs, board, prior, {"driver_s": base["c_fixed_s"] - base["hw_fixed_s"],
                                             "c_byte_s": base["c_byte_s"]})
+    if is_circuit(obs):
+        rtl = fit_rtl(obs, board, prior)
+        return prior.replace("latency", {**base, "hw_fixed_s": 0.0, "c_cycle": 1.0, "c_byte_s": driver["c_byte_s"],
+                                         "c_fixed_s": driver["driver_s"]}).replace("rtl", rtl)
     hw = fit_hardware(obs, board, prior, base)
     return prior.replace("latency", {**base, **hw, "c_byte_s": driver["c_byte_s"],
                                      "c_fixed_s": driver["driver_s"] + hw["hw_fixed_s"]})
@@ -361,12 +404,26 @@ def fit_power(obs: Sequence[Observation], board: Board, prior: Coefficients) -> 
     return dataclasses.replace(prior.replace("power", values), ps_w=ps_w)
 
 
+def fit_resource_terms(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
+    """Resource terms fitted to the designs' Yosys counts (host/measure/resources.py); the prior's
+    when fewer than :data:`MIN_SYNTHESIZED` designs have them."""
+    synthesized = [o for o in obs if o.resources is not None]
+    if len(synthesized) < MIN_SYNTHESIZED:
+        return prior
+    return fit_resources(lambda c: [o.estimate(board, c) for o in synthesized],
+                         [o.resources for o in synthesized], prior)
+
+
 def fit(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
-    return fit_power(obs, board, fit_latency(obs, board, prior))
+    return fit_power(obs, board, fit_resource_terms(obs, board, fit_latency(obs, board, prior)))
 
 
 # ---------------------------------------------------------------------------------- errors
-METRICS = ("latency", "hardware time", "dynamic power", "board power", "energy")
+METRICS = ("latency", "hardware time", "dynamic power", "board power", "energy", "LUT", "FF", "DSP", "BRAM18")
+#: metric -> Yosys count (host/measure/resources.py); DSP and BRAM18 are also judged exact / off by one
+RESOURCE_METRICS = {"LUT": "lut", "FF": "ff", "DSP": "dsp", "BRAM18": "bram18"}
+#: fewest synthesized designs the resource terms are fitted on
+MIN_SYNTHESIZED = 4
 
 
 def metric_pairs(obs: Sequence[Observation], preds: Sequence[Prediction], metric: str) -> List[Tuple[float, float]]:
@@ -382,6 +439,9 @@ def metric_pairs(obs: Sequence[Observation], preds: Sequence[Prediction], metric
             out.append((p.board_power_w, o.board_power_w))
         elif metric == "energy" and o.energy_j:
             out.append((p.energy_j, o.energy_j))
+        elif metric in RESOURCE_METRICS and o.resources is not None:
+            key = RESOURCE_METRICS[metric]
+            out.append((p.resources[key], o.resources[key]))
     return out
 
 
@@ -391,11 +451,16 @@ def error_table(obs: Sequence[Observation], preds: Sequence[Prediction]) -> Dict
     out = {}
     for m in METRICS:
         pairs = metric_pairs(obs, preds, m)
-        if pairs:
-            e = np.array([abs(p - y) / abs(y) for p, y in pairs]) * 100.0
-            out[m] = {"mape_pct": float(e.mean()), "max_pct": float(e.max()), "n": len(pairs),
-                      "within10_pct": float((e <= 10.0).mean() * 100.0),  # nn-Meter's measure
-                      "bias_pct": float(np.mean([(p - y) / y for p, y in pairs]) * 100.0)}
+        rel = [(p, y) for p, y in pairs if y]  # a count of 0 (no DSP, no BRAM) has no relative error
+        if not rel:
+            continue
+        e = np.array([abs(p - y) / abs(y) for p, y in rel]) * 100.0
+        out[m] = {"mape_pct": float(e.mean()), "max_pct": float(e.max()), "n": len(pairs),
+                  "within10_pct": float((e <= 10.0).mean() * 100.0),  # nn-Meter's measure
+                  "bias_pct": float(np.mean([(p - y) / y for p, y in rel]) * 100.0)}
+        if m in ("DSP", "BRAM18"):
+            d = np.array([abs(round(p) - y) for p, y in pairs])
+            out[m].update(exact_pct=float((d < 0.5).mean() * 100.0), off1_pct=float((d < 1.5).mean() * 100.0))
     return out
 
 
@@ -423,10 +488,10 @@ class Refinement:
 
 
 def refine(db: MeasurementDB, board: str, prior_path: Union[str, Path, None] = None, folds: int = 4,
-           stat: str = "min") -> Refinement:
+           stat: str = "min", synth: str = "cached") -> Refinement:
     """Fit, cross-validate and return the refined coefficients of ``board`` (nothing written)."""
     skipped: List[str] = []
-    cat, obs = load_observations(db, board, stat, skipped)
+    cat, obs = load_observations(db, board, stat, skipped, synth)
     if len(obs) < 4:
         why = f" ({len(skipped)} more skipped: {NO_TIMING})" if skipped else ""
         raise RefineError(f"{db.path}: board {board} has {len(obs)} measured design(s) with a hardware time{why}; "
@@ -472,7 +537,8 @@ def timing_sources(obs: Sequence[Observation]) -> Dict[str, int]:
 def changed_coefficients(r: Refinement) -> List[Tuple[str, float, float]]:
     """(name, prior, refined) of every coefficient the fit moved."""
     out = []
-    for group, optional in (("latency", LATENCY_REFINEMENT), ("power", POWER_REFINEMENT)):
+    for group, optional in (("latency", LATENCY_REFINEMENT), ("power", POWER_REFINEMENT), ("rtl", RTL_LATENCY),
+                            ("structure", STRUCT_REFINEMENT), ("lut", LUT_REFINEMENT), ("ff", FF_REFINEMENT)):
         a, b = {**optional, **r.prior.table(group)}, r.refined.table(group)
         out += [(f"{group}.{k}", a[k], b[k]) for k in b if not math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-15)]
     if not math.isclose(r.prior.ps_w, r.refined.ps_w):

@@ -145,19 +145,29 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def exact_cell(e: Dict[str, float]) -> str:
+    """``exact% / within-one%`` of a count metric (DSP, BRAM18), else ``-``."""
+    return f"{e['exact_pct']:.0f}% / {e['off1_pct']:.0f}%" if "exact_pct" in e else "-"
+
+
+def error_row(m: str, b: Dict[str, float], a: Dict[str, float]) -> List[str]:
+    """One metric: prior (b) and refined (a) MAPE, max, bias, share within ±10%, exact / off by one."""
+    return [m, f"{b['mape_pct']:.1f}%", f"{b['max_pct']:.1f}%", f"{b['bias_pct']:+.1f}%", f"{b['within10_pct']:.0f}%",
+            exact_cell(b), f"{a['mape_pct']:.1f}%", f"{a['max_pct']:.1f}%", f"{a['within10_pct']:.0f}%",
+            exact_cell(a), str(a["n"])]
+
+
 def error_rows(r: Refinement) -> List[List[str]]:
     rows = []
     for m in METRICS:
         b, a = r.errors["before"].get(m), r.errors["after"].get(m)
         if b and a:
-            rows.append([m, f"{b['mape_pct']:.2f}%", f"{b['max_pct']:.2f}%", f"{b['bias_pct']:+.2f}%",
-                         f"{b['within10_pct']:.0f}%", f"{a['mape_pct']:.2f}%", f"{a['max_pct']:.2f}%",
-                         f"{a['within10_pct']:.0f}%", str(a["n"])])
+            rows.append(error_row(m, b, a))
     return rows
 
 
-ERROR_COLUMNS = ["metric", "prior MAPE", "prior max", "prior bias", "prior within ±10%", "refined MAPE (held out)",
-                 "refined max", "refined within ±10%", "points"]
+ERROR_COLUMNS = ["metric", "prior MAPE", "prior max", "prior bias", "prior ±10%", "prior exact / ±1",
+                 "refined MAPE (held out)", "refined max", "refined ±10%", "refined exact / ±1", "points"]
 
 
 def _fmt(v: float) -> str:
