@@ -9,6 +9,14 @@ import numpy as np
 from sustainml.nas.quantized import QuantizedModel, plan_stages
 from sustainml.nas.topology import Topology
 
+#: conv, max pool, depthwise-separable, GAP, dense
+SMALL = Topology.from_dict({
+    "name": "small", "input": {"length": 32, "channels": 1, "bits": 8}, "classes": 3,
+    "layers": [{"type": "Conv1D", "filters": 4, "kernel": 3, "padding": 1}, {"type": "ReLU"},
+               {"type": "MaxPool1D", "pool": 2},
+               {"type": "DepthwiseSeparableConv1D", "filters": 6, "kernel": 3, "padding": 1}, {"type": "ReLU"},
+               {"type": "GlobalAvgPool1D"}, {"type": "Dense", "units": 3, "act_bits": 16}]})
+
 
 def random_model(topology: Topology, seed: int = 0, input_frac: int = 5) -> QuantizedModel:
     """Uniform random integer weights; shifts chosen so activations use their range."""
@@ -48,3 +56,19 @@ def random_topology(rng: np.random.Generator, n_compute: Optional[int] = None, l
     layers.append({"type": "Dense", "units": classes, "act_bits": 16})
     return Topology.from_dict({"name": "rand", "input": {"length": length, "channels": ch, "bits": 8},
                                "classes": classes, "layers": layers})
+
+
+def stress_inputs(model: QuantizedModel, seed: int = 0, n_random: int = 32) -> np.ndarray:
+    """Integer inputs (N, L, C): every sample at either rail, the rails alternating in time with
+    periods 1, 2, 4 and 8 (both phases), random rail patterns, and uniform random samples."""
+    length, ch, bits = model.topology.input.length, model.topology.input.channels, model.input_bits
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    t = np.arange(length)[:, None] + np.arange(ch)[None, :]
+    rows = [np.full((length, ch), hi), np.full((length, ch), lo)]
+    for period in (1, 2, 4, 8):
+        up = (t // period) % 2 == 0
+        rows += [np.where(up, hi, lo), np.where(up, lo, hi)]
+    rng = np.random.default_rng(seed)
+    rails = rng.choice([lo, hi], size=(16, length, ch))
+    uniform = rng.integers(lo, hi + 1, size=(n_random, length, ch))
+    return np.concatenate([np.stack(rows), rails, uniform]).astype(np.int64)

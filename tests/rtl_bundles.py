@@ -7,11 +7,10 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from random_models import random_model
+from random_models import SMALL, random_model
 from sustainml.host.generate import generate
 from sustainml.host.rtlgen.bundle import build_rtlsim
 from sustainml.nas.topology import Topology
-from test_rtl_bundle import SMALL  # conv, max pool, depthwise-separable, GAP, dense
 
 PARTS: Dict[str, str] = {"pynq-z2": "xc7z020clg400-1", "zcu104": "xczu7ev-ffvc1156-2-e"}
 

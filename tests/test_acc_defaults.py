@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from random_models import random_model, random_topology
+from random_models import random_model, random_topology, stress_inputs
 from sustainml.board.bundle import load_bundle
 from sustainml.host.build import build
 from sustainml.host.cli import main
@@ -20,22 +20,6 @@ from sustainml.host.generate import generate
 from sustainml.host.hlsgen import csim
 from sustainml.nas import accumulators, golden
 from sustainml.nas.quantized import QuantizedModel
-
-
-def stress_inputs(model: QuantizedModel, seed: int = 0, n_random: int = 32) -> np.ndarray:
-    """Integer inputs (N, L, C): every sample at either rail, the rails alternating in time with
-    periods 1, 2, 4 and 8 (both phases), random rail patterns, and uniform random samples."""
-    length, ch, bits = model.topology.input.length, model.topology.input.channels, model.input_bits
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    t = np.arange(length)[:, None] + np.arange(ch)[None, :]
-    rows = [np.full((length, ch), hi), np.full((length, ch), lo)]
-    for period in (1, 2, 4, 8):
-        up = (t // period) % 2 == 0
-        rows += [np.where(up, hi, lo), np.where(up, lo, hi)]
-    rng = np.random.default_rng(seed)
-    rails = rng.choice([lo, hi], size=(16, length, ch))
-    uniform = rng.integers(lo, hi + 1, size=(n_random, length, ch))
-    return np.concatenate([np.stack(rows), rails, uniform]).astype(np.int64)
 
 
 def acc32(model: QuantizedModel) -> QuantizedModel:

@@ -8,7 +8,6 @@ import dataclasses
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from hls_cases import golden_stage, stage_cases
 from sustainml.host.hlsgen import StageCase, compile_stages

@@ -17,7 +17,7 @@ from sustainml.board.sim.rtlsim import activity_counters
 from sustainml.host.rtlgen import stages as rtl_stages
 from sustainml.host.rtlgen import top
 from sustainml.host.rtlgen.rtlsim import MemoryModel, open_project
-from test_rtl_dnnu import _container, check_model, kind_model
+from rtl_models import check_model, container, kind_model
 
 
 def _popcount(a: np.ndarray) -> int:
@@ -59,9 +59,9 @@ def test_fold_steps_are_the_stages_work_and_energy_follows_the_data(tmp_path):
     # the same circuit on all-zero inputs: same work and traffic, less switching, less logic energy
     sim, _ = open_project(top.write_project(model, tmp_path / "again"), model.topology.name, stalls=True)
     io = top.TopIO.of_model(model)
-    zeros = np.zeros_like(x).astype(_container(io.in_bits))
-    rand = x.astype(_container(io.in_bits))
-    runs = {name: sim.run(v, (io.out_len * io.out_ch,), _container(io.out_bits))[1][0]
+    zeros = np.zeros_like(x).astype(container(io.in_bits))
+    rand = x.astype(container(io.in_bits))
+    runs = {name: sim.run(v, (io.out_len * io.out_ch,), container(io.out_bits))[1][0]
             for name, v in (("zero", zeros), ("rand", rand))}
     sim.close()
     stages = [s.to_dict() for s in model.stages]

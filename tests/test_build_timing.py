@@ -5,7 +5,6 @@ the hand-written report fixtures into place): what is tested is build's handling
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 

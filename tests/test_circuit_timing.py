@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from random_models import random_model
+from random_models import SMALL, random_model
 from sustainml.board import sim
 from sustainml.board.bundle import read_manifest, write_manifest
 from sustainml.board.dnnu import Dnnu
@@ -31,7 +31,6 @@ from sustainml.host.measure.db import MeasurementDB
 from sustainml.host.measure.refine import load_observations, predict, refine
 from sustainml.host.rtlgen.bundle import build_rtlsim
 from sustainml.nas.costmodel import load_coefficients
-from test_rtl_bundle import SMALL
 
 CLOCKS = (50.0, 62.5, 100.0, 125.0)  # refinement needs >= 4 designs
 SLOW_DDR = MemoryModel(read_latency=4000, write_latency=2000)  # cycles; defaults are tens

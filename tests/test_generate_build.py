@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from random_models import random_model
+from random_models import SMALL, random_model
 from sustainml.board import sim
 from sustainml.board.bundle import BundleError, load_bundle
 from sustainml.board.dnnu import Dnnu
@@ -22,14 +22,6 @@ from sustainml.host.hlsgen import csim
 from sustainml.nas import golden
 from sustainml.nas.catalogue import boards, get_board
 from sustainml.nas.quantized import QuantizedModel
-from sustainml.nas.topology import Topology
-
-SMALL = Topology.from_dict({
-    "name": "small", "input": {"length": 32, "channels": 1, "bits": 8}, "classes": 3,
-    "layers": [{"type": "Conv1D", "filters": 4, "kernel": 3, "padding": 1}, {"type": "ReLU"},
-               {"type": "MaxPool1D", "pool": 2},
-               {"type": "DepthwiseSeparableConv1D", "filters": 6, "kernel": 3, "padding": 1}, {"type": "ReLU"},
-               {"type": "GlobalAvgPool1D"}, {"type": "Dense", "units": 3, "act_bits": 16}]})
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from measure_bundles import timing_bundles
-from rtl_bundles import SMALL, small_rtlsim
+from random_models import SMALL
+from rtl_bundles import small_rtlsim
 from sustainml.host.cli import main as sustainml_main
 from sustainml.host.deploy_cli import main as deploy_main
 from sustainml.host.measure.campaign import CampaignError, load_campaign

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,17 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from random_models import random_model
+from rtl_models import KIND_MODELS, STALLS, check_model, container, kind_model, unrolled
 from sustainml.board.errors import SimError
 from sustainml.host.rtlgen import top, verilator
 from sustainml.host.rtlgen.rtlsim import MemoryModel, open_project
-from sustainml.nas import accumulators, golden
-from sustainml.nas.topology import Topology
-
-STALLS = MemoryModel(read_latency=23, write_latency=9, r_stall=0.3, ready_stall=0.25, seed=5)
-
-
-def _container(bits: int) -> np.dtype:
-    return np.dtype("int8" if bits <= 8 else "int16" if bits <= 16 else "int32")
+from sustainml.nas import accumulators
 
 
 # ------------------------------------------------------------------ the AXI / DMA path alone
@@ -40,10 +33,10 @@ def test_pass_through_moves_every_value_under_stalls(tmp_path_factory, length, c
     sim, _ = open_project(proj, "pass-through", stalls=True)
     rng = np.random.default_rng(seed)
     for batch in (1, 3, 41):
-        x = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(batch, length, channels)).astype(_container(bits))
-        y, res = sim.run(x, (length, channels), _container(out_bits), MemoryModel(17, 5, 0.3, 0.3, seed + batch))
+        x = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(batch, length, channels)).astype(container(bits))
+        y, res = sim.run(x, (length, channels), container(out_bits), MemoryModel(17, 5, 0.3, 0.3, seed + batch))
         assert np.array_equal(y.astype(np.int64), x.astype(np.int64))
-        words_out = -(-x.size * _container(out_bits).itemsize // 8)
+        words_out = -(-x.size * container(out_bits).itemsize // 8)
         assert res[0].write_beats == words_out
         assert res[0].read_bursts >= -(-x.nbytes // 8 // top.MAX_BURST)
 
@@ -127,62 +120,6 @@ def test_concurrent_builds_of_one_design_compile_once(tmp_path):
 
 
 # ------------------------------------------------------------------ models of every stage kind
-#: Two topologies that together use every stage kind (conv1d, dwconv1d, pwconv1d, dense,
-#: maxpool1d, avgpool1d, gap1d), strides, paddings and multi-channel inputs.
-KIND_MODELS = {
-    "conv-avg-ds-gap": Topology.from_dict({
-        "name": "kinds_a", "input": {"length": 30, "channels": 2, "bits": 8}, "classes": 3,
-        "layers": [{"type": "Conv1D", "filters": 4, "kernel": 3, "padding": 1}, {"type": "ReLU"},
-                   {"type": "AvgPool1D", "pool": 2},
-                   {"type": "DepthwiseSeparableConv1D", "filters": 6, "kernel": 5, "stride": 2, "padding": 2},
-                   {"type": "ReLU"}, {"type": "GlobalAvgPool1D"}, {"type": "Dense", "units": 3, "act_bits": 16}]}),
-    "ds-max-conv-dense": Topology.from_dict({
-        "name": "kinds_b", "input": {"length": 26, "channels": 3, "bits": 6}, "classes": 4,
-        "layers": [{"type": "DepthwiseSeparableConv1D", "filters": 4, "kernel": 3, "padding": 1}, {"type": "ReLU"},
-                   {"type": "MaxPool1D", "pool": 3, "stride": 2},
-                   {"type": "Conv1D", "filters": 6, "kernel": 4, "stride": 2, "padding": 1, "weight_bits": 4},
-                   {"type": "ReLU"}, {"type": "Dense", "units": 4, "act_bits": 16}]}),
-}
-
-
-def _divisors(n: int) -> list:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def unrolled(model, how: str, seed: int = 0):
-    """``model`` with the unrolling ``how``: "none" (all 1), "full" (largest divisors), "random"."""
-    rng = np.random.default_rng(seed)
-    for s in model.stages:
-        dims = {"pe": s.out_ch if s.kind in ("conv1d", "pwconv1d", "dense") else s.in_ch,
-                "simd": s.in_ch if s.kind in ("conv1d", "pwconv1d") else s.in_len * s.in_ch if s.kind == "dense" else 1,
-                "kp": s.kernel if s.kind in ("conv1d", "dwconv1d") else 1}
-        for name, n in dims.items():
-            opts = _divisors(n)
-            setattr(s, name, 1 if how == "none" else opts[-1] if how == "full" else int(rng.choice(opts)))
-    return model
-
-
-def kind_model(name: str, how: str, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    m = random_model(KIND_MODELS[name], seed=seed)
-    t = m.topology.input
-    x = rng.integers(-(1 << (t.bits - 1)), 1 << (t.bits - 1), size=(40, t.length, t.channels))
-    m = accumulators.apply(m, accumulators.profile(m, x, 0))  # narrow accumulators: wrap-around matters
-    return unrolled(m, how, seed), x
-
-
-def check_model(model, x, folder: Path, stalls: bool = True, memory: MemoryModel = STALLS, chunk: int = 0) -> list:
-    proj = top.write_project(model, folder)
-    sim, _ = open_project(proj, model.topology.name, stalls=stalls)
-    io = proj.io
-    xc = x.astype(_container(io.in_bits))
-    y, res = sim.run(xc, (io.out_len * io.out_ch,), _container(io.out_bits), memory, chunk)
-    want = golden.run(model, x)
-    bad = np.argwhere((y.astype(np.int64) != want).any(axis=1))
-    assert not len(bad), f"sample {bad[0][0]}: rtl {y[bad[0][0]].tolist()} golden {want[bad[0][0]].tolist()}"
-    return res
-
-
 @pytest.mark.parametrize("name,how", [("conv-avg-ds-gap", "random"), ("ds-max-conv-dense", "full")])
 def test_models_of_every_kind_are_bit_exact_under_stalls(name, how, tmp_path):
     model, x = kind_model(name, how, seed=3)

@@ -22,10 +22,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from hls_cases import fixed_stage, golden_stage, stage_cases
-from random_models import random_model
+from random_models import random_model, stress_inputs
 from rtl_bench import compile_bench
-from test_acc_defaults import stress_inputs
-from test_rtl_dnnu import KIND_MODELS, _container
+from rtl_models import KIND_MODELS, container
 from sustainml.host.generate import generate
 from sustainml.host.hlsgen import StageCase
 from sustainml.host.rtlgen.rtlsim import open_project
@@ -132,7 +131,7 @@ def _overflowed(model: QuantizedModel, x: np.ndarray) -> int:
 def _run_rtl(proj: RtlProject, model: QuantizedModel, x: np.ndarray, stalls: bool) -> np.ndarray:
     sim, _ = open_project(proj, model.topology.name, stalls=stalls)
     io = proj.io
-    y, _ = sim.run(x.astype(_container(io.in_bits)), (io.out_len * io.out_ch,), _container(io.out_bits))
+    y, _ = sim.run(x.astype(container(io.in_bits)), (io.out_len * io.out_ch,), container(io.out_bits))
     return y.astype(np.int64)
 
 
