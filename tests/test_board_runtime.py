@@ -211,10 +211,11 @@ def test_rails_are_recorded_per_rail_with_energy_per_inference(tmp_path):
         drawn = zcu.power.dynamic_j_until(zcu.perf_counter_ns()) - e0
         assert p["energy_per_inference_j"] == pytest.approx(drawn / (150 * 8), rel=0.02)
         assert p["energy_per_inference_j"] == pytest.approx(sum(zcu.dnnu.last_energy_j.values()) / 8, rel=0.02)
-        # the driver sees ap_done at its first poll after the circuit finished: never earlier, later by at
-        # most a few polls (each an MMIO read through pynq, host time; slower under pynq 3.0.1 and load)
+        # the driver sees ap_done at its first poll after the circuit finished: later by at most a few
+        # polls (each an MMIO read through pynq, host time; slower under pynq 3.0.1 and load); its start
+        # timestamp is read around the ap_start write, which can put it up to ~1% below the circuit time
         circuit_us = zcu.dnnu.last_cycles / dnnu.clock_mhz
-        assert circuit_us <= res.hw_us["p50"] <= circuit_us + 25
+        assert 0.99 * circuit_us <= res.hw_us["p50"] <= circuit_us + 25
     finally:
         sim.deactivate()
 
