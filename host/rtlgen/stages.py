@@ -9,8 +9,9 @@ Contract (the interface of ``hls/rtl/README.md``):
   ``[c*BITS +: BITS]`` (two's complement);
 * compute stages read two ``$readmemh`` files, one ROM word per fold step (:func:`rom_lines`);
 * the checks are the HLS backend's (:func:`check`), so both backends accept the same stages;
-* :func:`fold_count` / :func:`ideal_cycles` are the cycles the modules take (measured against
-  Verilator by ``tests/test_rtl_modules.py``).
+* :func:`fold_count` / :func:`ideal_cycles` are the cycles the modules take: the cost model's own
+  functions (nas/rtl_timing.py ``fold_count`` / ``stage_period``, one place), measured against
+  Verilator by ``tests/test_rtl_modules.py``.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from sustainml import REPO_ROOT
 from sustainml.host.hlsgen.cpp import check_stage
 from sustainml.nas.golden import saturate
 from sustainml.nas.quantized import Stage
+from sustainml.nas.rtl_timing import fold_count  # noqa: F401 (re-exported: cycles per output beat)
+from sustainml.nas.rtl_timing import stage_period as ideal_cycles  # noqa: F401 (cycles per sample)
 
 #: The Verilog library folder.
 LIBRARY_DIR = REPO_ROOT / "hls" / "rtl"
@@ -56,30 +59,6 @@ def check(stage: Stage, w: Optional[np.ndarray], b: Optional[np.ndarray], where:
     """Raise :class:`~sustainml.host.hlsgen.HlsGenError` (one line) unless the library can
     implement ``stage`` bit-exactly (the same checks as the HLS backend)."""
     check_stage(stage, w, b, where)
-
-
-def fold_count(stage: Stage) -> int:
-    """Cycles per output beat (per *input* beat for gap1d) of the module's folded datapath."""
-    k = stage.kind
-    if k == "conv1d":
-        return (stage.out_ch // stage.pe) * (stage.kernel * stage.in_ch // (stage.simd * stage.kp))
-    if k == "dwconv1d":
-        return (stage.in_ch // stage.pe) * (stage.kernel // stage.kp)
-    if k == "pwconv1d":
-        return (stage.out_ch // stage.pe) * (stage.in_ch // stage.simd)
-    if k == "dense":
-        return (stage.out_ch // stage.pe) * (stage.in_len * stage.in_ch // stage.simd)
-    return stage.in_ch // stage.pe  # pooling
-
-
-def ideal_cycles(stage: Stage) -> int:
-    """Cycles per sample in steady state (a continuous batch, no stalls): the larger of the
-    input positions (one per cycle, padding included) and the fold steps."""
-    f = fold_count(stage)
-    if stage.kind in ("gap1d", "pwconv1d"):  # F per input beat / per output beat = per input beat
-        return stage.in_len * f
-    positions = stage.in_len + (2 * stage.padding if stage.kind in ("conv1d", "dwconv1d") else 0)
-    return max(positions, stage.out_len * f)
 
 
 def _hex_words(fields: np.ndarray, bits: int) -> List[str]:
