@@ -135,7 +135,6 @@ class PowerModel:
         self.pj: Dict[str, float] = {**PJ, **{k: float(v) for k, v in over.items()}}
         self.static_w = float(p["static_w"])
         self.rails: Dict[str, Dict[str, Any]] = {k: dict(v) for k, v in (p.get("rails") or {}).items()}
-        self.last_energy_j: Dict[str, float] = {c: 0.0 for c in CLASSES}
         self._starts: List[int] = []
         self._ends: List[int] = []
         self._energy: List[Dict[str, float]] = []
@@ -146,7 +145,6 @@ class PowerModel:
         """Record one call's dynamic energy per class over ``[start_ns, end_ns]`` (calls in time order)."""
         with self._lock:
             e = {c: float(energy.get(c, 0.0)) for c in CLASSES}
-            self.last_energy_j = e
             for c in CLASSES:
                 self._cum[c].append(self._cum[c][-1] + e[c])
             self._starts.append(start_ns)
