@@ -30,12 +30,15 @@ loop named below is the template's; a pipelined loop of N trips and depth D take
   the overflow-free bound, nas/accumulators.py); a saturating one (``acc_overflow``) counts
   its lanes twice in ``lut_lane_bit`` (compare + clip mux), an approximation not yet fitted.
 * power: ``P_pl = static_w + (f/100MHz) * (dsp_w*DSP + lut_w*LUT + ff_w*FF + bram_w*BRAM36)``;
-  the PS draws ``ps_w`` while it waits for the DNNU.
+  the PS draws ``ps_w`` while it waits for the DNNU. A refined file adds event energies (``e_*_j``,
+  :data:`POWER_REFINEMENT`): the dynamic energy of an inference counted from what switches
+  (:func:`event_counts`), over the inference interval.
 * time of one call: ``c_fixed_s + c_byte_s * dma_bytes + c_cycle * cycles / f``.
 
 Measured form (``sustainml refine`` writes it; :data:`LATENCY_REFINEMENT`,
 :data:`POWER_REFINEMENT`): per-kind cycles per operand pass, loop and per-stage overheads,
-stage overlap within a sample, and activity-based dynamic power, fitted per board. Files
+stage overlap within a sample, the RTL pipeline's latency form, and dynamic energy per switching
+event, fitted per board. Files
 without those terms (the priors) give exactly the template model above.
 """
 from __future__ import annotations
@@ -54,7 +57,7 @@ from sustainml.yamlio import read_yaml
 
 from . import rtl_timing
 from .catalogue import Board, get_board
-from .quantized import QuantizedModel, Stage, plan_stages
+from .quantized import COMPUTE_KINDS, QuantizedModel, Stage, plan_stages
 from .topology import Topology
 
 COEFF_DIR = Path(__file__).with_name("cost_coefficients")
@@ -77,11 +80,14 @@ STAGE_KINDS = ("conv1d", "dwconv1d", "pwconv1d", "dense", "maxpool1d", "avgpool1
 LATENCY_REFINEMENT: Dict[str, float] = {**{f"ii_{k}": 1.0 for k in STAGE_KINDS}, "loop_scale": 1.0,
                                         "stage_cycles": 0.0, "stage_depth": 0.0, "serial": 0.0,
                                         "hw_fixed_s": 0.0}
-#: Activity-based dynamic power terms of the measured form (default 0: absent from prior files):
-#: ``(f/100MHz) * (dyn_base_w + dyn_stage_w * stages + dyn_mac_bit2_w * sum(mults * w_bits * in_bits))``
-#: on top of the per-resource terms (clock tree and AXI while running, per-stage control and
-#: streams, multiplier datapaths switching in proportion to their operand widths).
-POWER_REFINEMENT: Dict[str, float] = {"dyn_base_w": 0.0, "dyn_stage_w": 0.0, "dyn_mac_bit2_w": 0.0}
+#: Event energies of the measured form (J per event; default 0, absent from prior files), written by
+#: ``sustainml refine`` from the boards' measured dynamic energy: one inference's dynamic PL energy is
+#: ``sum(e_k * n_k)`` over :func:`event_counts` (multiplier operand bit pairs, accumulator bits, weight/bias ROM
+#: bits read, stream bits, pooling bits, HP-port beats to/from DDR, calls), from the topology, bits, unrolling and
+#: cycles;
+#: the dynamic power is that energy over the inference interval, on top of the per-resource terms.
+EVENTS = ("mac_bit2", "acc_bit", "rom_bit", "rom_cycle_bit", "stream_bit", "pool_bit", "ddr_beat", "call")
+POWER_REFINEMENT: Dict[str, float] = {f"e_{k}_j": 0.0 for k in EVENTS}
 #: The RTL pipeline's latency form (group ``rtl`` of a coefficients file, written by ``sustainml refine``
 #: from circuit measurements; nas/rtl_timing.py): cycles of a call of B samples =
 #: ``rtl_start_cycles + rtl_fill * sample_latency + rtl_interval * (B-1) * bottleneck
@@ -448,7 +454,7 @@ class Estimate:
     fits: bool
     lut_x: Dict[str, float] = field(default_factory=dict, repr=False)
     ff_x: Dict[str, float] = field(default_factory=dict, repr=False)
-    mac_bits: float = 0.0  # sum over compute stages of multipliers * w_bits * in_bits
+    events: Dict[str, float] = field(default_factory=dict, repr=False)  # per inference (event_counts)
 
     @property
     def bram36(self) -> float:
@@ -484,6 +490,46 @@ def _io_bytes(stages: Sequence[Stage]) -> Tuple[int, int]:
     first, last = stages[0], stages[-1]
     return (first.in_len * first.in_ch * container_bits(first.in_bits) // 8,
             last.out_ch * container_bits(last.out_bits) // 8)
+
+
+def event_counts(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, cycles: float,
+                 batch: Optional[int] = None) -> Dict[str, float]:
+    """Switching events of one inference, from the topology, bits and unrolling (POWER_REFINEMENT);
+    ``cycles``: clock cycles per inference; ``batch``: samples per call (None: steady state).
+
+    * ``mac_bit2``: multiplier operations x ``w_bits * in_bits`` (an array multiplier's size), counting
+      every lane of every fold step (padding lanes of a partial fold switch too);
+    * ``acc_bit``: the same operations x ``acc_bits`` (adder tree and accumulator);
+    * ``rom_bit``: weight and bias bits the fold steps read (a word of ``lanes * w_bits + pe * acc_bits``);
+    * ``rom_cycle_bit``: the same words' bits x cycles: the RTL MVU reads its ROMs on every cycle its
+      pipeline is enabled, stepping or waiting for input (hls/rtl/sml_mvu.v);
+    * ``stream_bit``: bits moved over the inter-stage streams (every stage's input, and the result);
+    * ``pool_bit``: bits a pooling stage (max, average, global average) reads;
+    * ``ddr_beat``: beats of the board's HP port (``hp_port_bits``) reading the samples and writing the
+      results of a call, whole beats per transfer;
+    * ``call``: one per call (start, pipeline fill and flush), ``1 / batch`` per inference.
+    """
+    n = dict.fromkeys(EVENTS, 0.0)
+    for c, s in zip(costs, stages):
+        if s.kind in COMPUTE_KINDS:
+            ops = float(c.work * c.mults)
+            word = c.mults * s.w_bits + c.pe * s.acc_bits
+            n["mac_bit2"] += ops * s.w_bits * s.in_bits
+            n["acc_bit"] += ops * s.acc_bits
+            n["rom_bit"] += c.work * word
+            n["rom_cycle_bit"] += cycles * word
+        else:
+            n["pool_bit"] += s.in_len * s.in_ch * s.in_bits
+        n["stream_bit"] += s.in_len * s.in_ch * s.in_bits
+    last = stages[-1]
+    n["stream_bit"] += last.out_ch * last.out_bits
+    bus = board.hp_port_bits / 8.0
+    if batch is None:
+        n["ddr_beat"] = sum(_io_bytes(stages)) / bus
+    else:
+        n["ddr_beat"] = sum(math.ceil(batch * b / bus) for b in _io_bytes(stages)) / batch
+        n["call"] = 1.0 / batch
+    return n
 
 
 def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, coeffs: Coefficients,
@@ -542,9 +588,8 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     pw = coeffs.table("power")
     scale = f_mhz / 100.0
     dynamic = scale * (pw["dsp_w"] * dsp + pw["lut_w"] * lut + pw["ff_w"] * ff + pw["bram_w"] * bram18 / 2.0)
-    mac_bits = float(sum(c.mults * s.w_bits * s.in_bits for c, s in zip(costs, stages)))
-    if "dyn_base_w" in pw:
-        dynamic += scale * (pw["dyn_base_w"] + pw["dyn_stage_w"] * len(costs) + pw["dyn_mac_bit2_w"] * mac_bits)
+    events = event_counts(costs, stages, board, worst)  # steady state: one interval per inference
+    dynamic += sum(pw.get(f"e_{k}_j", 0.0) * n for k, n in events.items()) / per_inf_s
     power = {"static": pw["static_w"], "dynamic": dynamic, "pl": pw["static_w"] + dynamic, "ps": coeffs.ps_w}
     res = board.budget
     util = {"lut": lut / res["lut"], "ff": ff / res["ff"], "bram36": bram18 / 2.0 / max(res["bram36"], 1),
@@ -552,7 +597,7 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     fits = all(v <= 1.0 for v in util.values())
     return Estimate(board.name, f_mhz, batch, list(costs), io_in, io_out, worst, where, cycles, dma_bytes, dsp,
                     bram18, lut, ff, latency_s, 1.0 / per_inf_s, power, power["pl"] * per_inf_s,
-                    (power["pl"] + coeffs.ps_w) * per_inf_s, util, fits, lut_x, ff_x, mac_bits)
+                    (power["pl"] + coeffs.ps_w) * per_inf_s, util, fits, lut_x, ff_x, events)
 
 
 def estimate(design: Union[Topology, QuantizedModel, Sequence[Stage]], board: Union[str, Board] = "pynq-z2",
@@ -584,16 +629,10 @@ def latency_features(est: Estimate) -> Dict[str, float]:
 
 
 def power_features(est: Estimate) -> Dict[str, float]:
-    """x with ``P_pl = sum(coeff[k] * x[k])`` over POWER_TERMS (prior form; see activity_features)."""
+    """x with ``P_pl = sum(coeff[k] * x[k])`` over POWER_TERMS (prior form; event energies: event_counts)."""
     s = est.clock_mhz / 100.0
     return {"static_w": 1.0, "dsp_w": s * est.dsp, "lut_w": s * est.lut, "ff_w": s * est.ff,
             "bram_w": s * est.bram18 / 2.0}
-
-
-def activity_features(est: Estimate) -> Dict[str, float]:
-    """x of the measured form's extra dynamic power, ``sum(coeff[k] * x[k])`` over POWER_REFINEMENT."""
-    s = est.clock_mhz / 100.0
-    return {"dyn_base_w": s, "dyn_stage_w": s * len(est.stages), "dyn_mac_bit2_w": s * est.mac_bits}
 
 
 def lut_features(est: Estimate) -> Dict[str, float]:

@@ -225,6 +225,9 @@ def test_refinement_predicts_held_out_designs(refined, board):
     # the prior's power coefficients are not the simulated board's activity model: it is far off
     assert before["dynamic power"]["mape_pct"] > 50
     assert all(o.dynamic_w > 0 and o.energy_j > 0 for o in r.observations)
+    # the event form (energy per switching event, fitted) predicts the activity model's dynamic energy
+    assert after["dynamic energy"]["n"] == 2 * len(CALIBRATION)
+    assert after["dynamic energy"]["mape_pct"] < before["dynamic energy"]["mape_pct"]
 
 
 @pytest.mark.slow
@@ -364,16 +367,16 @@ def test_measured_form_of_the_cost_model_round_trips_and_starts_at_the_template(
                                "layers": [{"type": "Conv1D", "filters": 4, "kernel": 3, "padding": 1},
                                           {"type": "ReLU"}, {"type": "Dense", "units": 3, "act_bits": 16}]})
     prior = load_coefficients("pynq-z2")
-    assert "serial" not in prior.table("latency") and "dyn_base_w" not in prior.table("power")
+    assert "serial" not in prior.table("latency") and "e_mac_bit2_j" not in prior.table("power")
     # the measured form at its starting values times conv/dense stages exactly like the templates
-    start = prior.replace("latency", {"ii_conv1d": 1.0}).replace("power", {"dyn_base_w": 0.0})
+    start = prior.replace("latency", {"ii_conv1d": 1.0}).replace("power", {"e_mac_bit2_j": 0.0})
     a, b = estimate(topo, "pynq-z2", prior), estimate(topo, "pynq-z2", start)
     assert b.latency_s == pytest.approx(a.latency_s) and b.power["pl"] == pytest.approx(a.power["pl"])
-    tuned = start.replace("latency", {"ii_conv1d": 1.5, "serial": 1.0}).replace("power", {"dyn_base_w": 0.01})
+    tuned = start.replace("latency", {"ii_conv1d": 1.5, "serial": 1.0}).replace("power", {"e_mac_bit2_j": 1e-12})
     c = estimate(topo, "pynq-z2", tuned)
     assert c.interval > a.interval and c.latency_s > a.latency_s and c.power["dynamic"] > a.power["dynamic"]
     back = load_coefficients("pynq-z2", tuned.save(tmp_path / "pynq-z2.yaml"))
-    assert back.table("latency")["ii_conv1d"] == 1.5 and back.table("power")["dyn_base_w"] == 0.01
+    assert back.table("latency")["ii_conv1d"] == 1.5 and back.table("power")["e_mac_bit2_j"] == 1e-12
     assert estimate(topo, "pynq-z2", back).latency_s == pytest.approx(c.latency_s)
     doc = yaml.safe_load((tmp_path / "pynq-z2.yaml").read_text())
     doc["latency"]["ii_lstm"] = 2.0

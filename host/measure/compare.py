@@ -47,6 +47,9 @@ def compare_design(db_path: Union[str, Path], board: str, bundle_name: str,
             {t: p.latency_s[b] * 1e6 for t, p in preds.items()})
         add(f"hardware time, batch {b}", "µs", o.hw_s[b] * 1e6, timing,
             {t: p.hw_s[b] * 1e6 for t, p in preds.items()})
+    for b, e in sorted(o.dyn_energy_j.items()):
+        add(f"dynamic energy / inference, batch {b}", "µJ", e * 1e6, f"simulated board ({o.power_source}): dynamic part",
+            {t: p.dyn_energy_j[b] * 1e6 for t, p in preds.items()})
     if o.energy_j:
         add("energy / inference", "µJ", o.energy_j * 1e6, f"simulated board power ({o.power_source}) x time",
             {t: p.energy_j * 1e6 for t, p in preds.items()})

@@ -30,7 +30,8 @@ What is fitted (the cost model in :mod:`sustainml.nas.costmodel`):
   both by ``scipy.optimize.least_squares`` on relative errors with the robust ``soft_l1`` loss
   (an outlier unit costs linearly, not quadratically) and a weak pull towards the prior for
   coefficients the designs do not exercise;
-* power: ``dsp_w, lut_w, ff_w, bram_w`` on the dynamic power (non-negative, same loss);
+* power: the event energies ``e_*_j`` (nas/costmodel.py event_counts) on the dynamic energy per
+  inference of every design and batch (non-negative, same loss; the per-resource terms go to 0);
   ``static_w`` from the PL idle power (rails) or the whole board's idle power minus the
   prior's ``ps_w`` (a meter cannot tell PL from PS); ``ps_w`` from the PS rails when named.
 
@@ -55,8 +56,9 @@ import numpy as np
 
 from sustainml.nas.catalogue import Board, get_board
 from sustainml.nas.costmodel import (COEFF_DIR, FF_REFINEMENT, LATENCY_REFINEMENT, LUT_REFINEMENT, POWER_REFINEMENT,
-                                     RTL_LATENCY, STRUCT_REFINEMENT, Coefficients, Estimate, StageCost, activity_features, combine, load_coefficients,
-                                     power_features, stage_cost, with_latency)
+                                     RTL_LATENCY, STRUCT_REFINEMENT, Coefficients, Estimate, StageCost, combine,
+                                     event_counts, load_coefficients, power_features, stage_cost, with_latency)
+from sustainml.nas.costmodel import predict as predict_group
 from sustainml.nas.quantized import Stage
 
 from ..errors import UserError
@@ -74,8 +76,10 @@ _II_BOUNDS = (0.1, 10.0)
 #: the RTL pipeline form (nas/costmodel.py RTL_LATENCY): (name, lower, upper, scale)
 _RTL_PARAMS = (("rtl_start_cycles", 0.0, 1e5, 50.0), ("rtl_fill", 0.1, 10.0, 0.2), ("rtl_interval", 0.1, 10.0, 0.2),
                ("rtl_stage_cycles", 0.0, 1e4, 5.0))
-#: dynamic power coefficients fitted (per resource, then activity-based: nas/costmodel.py)
-DYNAMIC_TERMS = ("dsp_w", "lut_w", "ff_w", "bram_w") + tuple(POWER_REFINEMENT)
+#: per-resource dynamic power terms of the prior form; a refined file sets them to 0 (see fit_power)
+RESOURCE_POWER_TERMS = ("dsp_w", "lut_w", "ff_w", "bram_w")
+#: event energies fitted on the measured dynamic energy per inference (nas/costmodel.py event_counts)
+EVENT_TERMS = tuple(POWER_REFINEMENT)
 PRIOR_PULL = 1e-2  # weight of the pull towards the prior (relative to a 1-scale deviation)
 #: soft_l1 scale: relative errors up to ~5% count quadratically, larger ones (outlier units) linearly
 F_SCALE = 0.05
@@ -96,7 +100,8 @@ class Observation:
     latency_s: Dict[int, float]  # batch -> call latency (the chosen statistic)
     hw_s: Dict[int, float]  # batch -> hardware time of a call (ap_start -> ap_done)
     overhead_s: Dict[int, float]  # batch -> the driver's time beyond the hardware's
-    dynamic_w: Optional[float] = None
+    dynamic_w: Optional[float] = None  # median over the rows of the dynamic power while computing
+    dyn_energy_j: Dict[int, float] = field(default_factory=dict)  # batch -> dynamic energy per inference
     idle_w: Optional[float] = None  # whole board (rails summed, or the meter)
     pl_idle_w: Optional[float] = None  # PL rails, when the rails are named
     ps_idle_w: Optional[float] = None
@@ -171,18 +176,21 @@ def observe(design: Design, rows: Sequence[Measurement], stat: str = "min") -> O
                       _per_batch(rows, "latency_us", stat, pick), _per_batch(rows, "hw_us", "p50", min),
                       _per_batch(rows, "overhead_us", stat, pick))
     dyn, idle, pl, ps = [], [], [], []
+    energy: Dict[int, List[float]] = {}
     for m in rows:
         if m.energy_j is None or m.idle_w is None:
             continue
         t_hw = obs.hw_s[m.batch]
         if t_hw > 0:
             dyn.append(m.energy_j * m.batch / t_hw)
+        energy.setdefault(m.batch, []).append(m.energy_j)
         idle.append(m.idle_w)
         rails = (m.power or {}).get("rails") or {}
         if m.power_source == "rails" and rails:
             pl.append(sum(r["idle_w"] for n, r in rails.items() if not _is_ps_rail(n)))
             ps.append(sum(r["idle_w"] for n, r in rails.items() if _is_ps_rail(n)))
         obs.power_source = m.power_source
+    obs.dyn_energy_j = {b: _median(v) for b, v in energy.items() if _median(v) > 0}
     if dyn:
         obs.dynamic_w = _median(dyn)
         obs.idle_w = _median(idle)
@@ -241,7 +249,8 @@ class Prediction:
     hw_s: Dict[int, float]
     overhead_s: Dict[int, float]
     per_inference_s: float
-    dynamic_w: float
+    dynamic_w: Dict[int, float]  # batch -> dynamic PL power while the call computes
+    dyn_energy_j: Dict[int, float]  # batch -> dynamic PL energy per inference
     board_power_w: float  # static + ps + dynamic
     energy_j: float  # board energy per inference at steady state
     resources: Dict[str, float] = field(default_factory=dict)  # lut, ff, dsp, bram18
@@ -258,14 +267,20 @@ def predict(obs: Observation, board: Board, coeffs: Coefficients) -> Prediction:
     per_inf = lat["c_byte_s"] * bytes1 + lat["c_cycle"] * est.interval / f
     p_board = est.power["pl"] + coeffs.ps_w
     res = {"lut": est.lut, "ff": est.ff, "dsp": float(est.dsp), "bram18": float(est.bram18)}
-    return Prediction({b: hw[b] + driver[b] for b in obs.batches}, hw, driver, per_inf, est.power["dynamic"], p_board,
-                      p_board * per_inf, res)
+    p_res = predict_group(coeffs, "power", power_features(est)) - coeffs.table("power")["static_w"]  # W
+    e_dyn = {b: predict_group(coeffs, "power", _events(obs, board, coeffs, b)) + p_res * hw[b] / b
+             for b in obs.batches}
+    return Prediction({b: hw[b] + driver[b] for b in obs.batches}, hw, driver, per_inf,
+                      {b: e_dyn[b] * b / hw[b] for b in obs.batches}, e_dyn, p_board, p_board * per_inf, res)
 
 
-def _dyn_features(obs: Observation, board: Board, coeffs: Coefficients) -> np.ndarray:
+def _events(obs: Observation, board: Board, coeffs: Coefficients, batch: int) -> Dict[str, float]:
+    """The event features (``e_*_j`` -> count per inference) of a call of ``batch`` samples."""
     est = obs.estimate(board, coeffs)
-    x = {**power_features(est), **activity_features(est)}
-    return np.array([x[n] for n in DYNAMIC_TERMS])
+    cycles = (est.latency_cycles + (batch - 1) * est.interval) / batch
+    return {f"e_{k}_j": v for k, v in event_counts(est.stages, obs.stages, board, cycles, batch).items()}
+
+
 
 
 # ---------------------------------------------------------------------------------- fitting
@@ -379,23 +394,28 @@ def fit_latency(obs: Sequence[Observation], board: Board, prior: Coefficients) -
 
 
 def fit_power(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coefficients:
-    """Dynamic and static power coefficients; the prior's when no design has power readings."""
-    with_power = [o for o in obs if o.dynamic_w is not None and o.dynamic_w > 0]
-    if not with_power:
+    """Event energies (``e_*_j``) on the measured dynamic energy per inference of every design and batch
+    (relative errors, non-negative, robust loss; event counts at the latency-refined ``prior``'s cycles);
+    the per-resource terms go to 0 (a free-running clock's
+    power is in the idle figure, so what a call adds is what switches). ``static_w`` from the PL idle
+    power (rails) or the whole board's idle power minus ``ps_w``. The prior's when nothing has power."""
+    points = [(o, b, e) for o in obs for b, e in sorted(o.dyn_energy_j.items())]
+    if not points:
         return prior
-    X = np.array([_dyn_features(o, board, prior) for o in with_power])
-    y = np.array([o.dynamic_w for o in with_power])
-    pw = {**POWER_REFINEMENT, **prior.table("power")}
-    x_prior = np.array([pw[n] for n in DYNAMIC_TERMS])
-    # a coefficient's scale: the value at which its feature alone would explain the typical power
-    scale = np.median(y) / np.maximum(X.max(axis=0), 1e-30)
+    from scipy.optimize import nnls
+
+    X = np.array([[_events(o, board, prior, b)[n] for n in EVENT_TERMS] for o, b, _ in points])
+    y = np.array([e for _, _, e in points])
+    scale = np.median(y) / np.maximum(X.max(axis=0), 1e-30)  # the value at which a feature alone explains y
 
     def residuals(w: np.ndarray) -> np.ndarray:
-        return np.concatenate([(X @ w - y) / y, PRIOR_PULL * (w - x_prior) / scale])
+        return np.concatenate([(X @ w - y) / y, PRIOR_PULL * w / scale])
 
-    n = len(DYNAMIC_TERMS)
-    w = _robust(residuals, x_prior, np.zeros(n), np.full(n, np.inf), scale, F_SCALE)
-    values = dict(zip(DYNAMIC_TERMS, w))
+    w0 = nnls(X / y[:, None], np.ones(len(y)))[0]
+    n = len(EVENT_TERMS)
+    w = _robust(residuals, w0, np.zeros(n), np.full(n, np.inf), scale, F_SCALE)
+    values = {**dict(zip(EVENT_TERMS, map(float, w))), **dict.fromkeys(RESOURCE_POWER_TERMS, 0.0)}
+    with_power = [o for o in obs if o.dyn_energy_j]
     pl = [o.pl_idle_w for o in with_power if o.pl_idle_w is not None]
     ps = [o.ps_idle_w for o in with_power if o.ps_idle_w is not None]
     idle = [o.idle_w for o in with_power if o.idle_w is not None]
@@ -419,7 +439,8 @@ def fit(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Coeffi
 
 
 # ---------------------------------------------------------------------------------- errors
-METRICS = ("latency", "hardware time", "dynamic power", "board power", "energy", "LUT", "FF", "DSP", "BRAM18")
+METRICS = ("latency", "hardware time", "dynamic power", "dynamic energy", "board power", "energy", "LUT", "FF", "DSP",
+           "BRAM18")
 #: metric -> Yosys count (host/measure/resources.py); DSP and BRAM18 are also judged exact / off by one
 RESOURCE_METRICS = {"LUT": "lut", "FF": "ff", "DSP": "dsp", "BRAM18": "bram18"}
 #: fewest synthesized designs the resource terms are fitted on
@@ -433,8 +454,10 @@ def metric_pairs(obs: Sequence[Observation], preds: Sequence[Prediction], metric
             out += [(p.latency_s[b], o.latency_s[b]) for b in o.batches]
         elif metric == "hardware time":
             out += [(p.hw_s[b], o.hw_s[b]) for b in o.batches if o.hw_s.get(b)]
-        elif metric == "dynamic power" and o.dynamic_w:
-            out.append((p.dynamic_w, o.dynamic_w))
+        elif metric == "dynamic power":
+            out += [(p.dynamic_w[b], e * b / o.hw_s[b]) for b, e in sorted(o.dyn_energy_j.items()) if o.hw_s.get(b)]
+        elif metric == "dynamic energy":
+            out += [(p.dyn_energy_j[b], e) for b, e in sorted(o.dyn_energy_j.items())]
         elif metric == "board power" and o.board_power_w:
             out.append((p.board_power_w, o.board_power_w))
         elif metric == "energy" and o.energy_j:

@@ -40,7 +40,7 @@ def pareto_indices(points: Sequence[Tuple[float, float]]) -> List[int]:
 # ---------------------------------------------------------------------------------- plots
 def plot_predicted_vs_measured(r: Refinement, path: Path) -> Path:
     plt = _plt()
-    panels = [("latency", "call latency (µs)", 1e6), ("dynamic power", "dynamic PL power (mW)", 1e3),
+    panels = [("latency", "call latency (µs)", 1e6), ("dynamic energy", "dynamic PL energy / inference (µJ)", 1e6),
               ("energy", "board energy / inference (µJ)", 1e6)]
     panels = [p for p in panels if p[0] in r.errors.get("before", {})]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
@@ -58,7 +58,7 @@ def plot_predicted_vs_measured(r: Refinement, path: Path) -> Path:
                        label=f"{name}: MAPE {e['mape_pct']:.1f}%, max {e['max_pct']:.1f}%")
         lo, hi = min(seen) * 0.9, max(seen) * 1.1
         ax.plot([lo, hi], [lo, hi], color=MEASURED, lw=0.8, ls="--")
-        if metric in ("latency", "energy"):  # spans decades
+        if metric in ("latency", "energy", "dynamic energy"):  # spans decades
             ax.set_xscale("log")
             ax.set_yscale("log")
         ax.set_xlabel(f"measured {label}")
