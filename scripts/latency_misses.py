@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""Which hardware-time predictions miss ±10%, and whether the model or the measurement is off.
+
+Reads a ``scripts/bench_refine.py --work DIR`` directory (its calibration and fresh databases and the
+refined cost models it wrote) and, for every call, sets three numbers side by side: the cost model's
+prediction (held out, 4-fold by design, for the calibration designs; the refined model for the fresh
+ones), the hardware time the driver measured (what the model is fitted to and judged on), and the
+circuit's own cycle count at the PL clock, obtained here by running each bundle's Verilated library
+once more with the memory model in its manifest. The circuit's count is diagnostic ground truth: the
+cost model never reads it (refine fits only the driver's readings). Prints, per board and set, the
+MAPE and share within ±10% of prediction vs driver, driver vs circuit and prediction vs circuit, then
+each call that misses, with its design's bottleneck, fold counts and steady-state periods.
+
+    .venv/bin/python scripts/latency_misses.py --work /tmp/bench14 [--threshold 10]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from sustainml.board.sim.rtlsim import MemoryModel, Rtlsim
+from sustainml.host.measure.db import MeasurementDB
+from sustainml.host.measure.refine import Observation, Prediction, load_observations, predict, refine
+from sustainml.host.progress import markdown_table
+from sustainml.nas import rtl_timing
+from sustainml.nas.costmodel import load_coefficients
+
+BOARDS = ("sim:pynq-z2", "sim:zcu104")
+
+
+def circuit_s(o: Observation) -> Dict[int, float]:
+    """batch -> the circuit's ap_start -> ap_done time (s), from the bundle's Verilated library."""
+    man = o.design.manifest
+    path = Path(o.design.path or "")
+    if not (path / man["rtlsim"]["library"]).is_file():
+        raise SystemExit(f"{o.name}: no rtlsim library under {path} (was the bench work directory moved?)")
+    sim = Rtlsim(path / man["rtlsim"]["library"], path / man["rtlsim"]["rom_dir"])
+    try:
+        mem = MemoryModel.from_dict(man["rtlsim"].get("memory"))
+        io_in, io_out = man["io"]["input"], man["io"]["output"]
+        out = {}
+        for b in o.batches:
+            x = np.zeros((b,) + tuple(io_in["shape"]), dtype=io_in["dtype"])
+            _, res = sim.run(x, tuple(io_out["shape"]), np.dtype(io_out["dtype"]), mem)
+            out[b] = res[0].cycles / (o.clock_mhz * 1e6)
+        return out
+    finally:
+        sim.close()
+
+
+def _summary(errs: Sequence[float]) -> str:
+    e = np.abs(np.asarray(errs))
+    return f"{e.mean():.1f}% / {np.mean(e <= 10.0) * 100:.0f}%"
+
+
+def judge(board: str, tag: str, obs: Sequence[Observation], preds: Sequence[Prediction], limit: float,
+          rows: List[List[str]], misses: List[List[str]]) -> None:
+    e_model, e_driver, e_circuit = [], [], []
+    for o, p in zip(obs, preds):
+        truth = circuit_s(o)
+        periods = [rtl_timing.stage_period(s) for s in o.stages]
+        period, at = rtl_timing.bottleneck(periods, o.stages)
+        for b in o.batches:
+            y, t, q = o.hw_s[b], truth[b], p.hw_s[b]
+            errs = ((q - y) / y * 100, (y - t) / t * 100, (q - t) / t * 100)
+            for acc, e in zip((e_model, e_driver, e_circuit), errs):
+                acc.append(e)
+            if abs(errs[0]) > limit:
+                where = "dma in" if at < 0 else "dma out" if at >= len(o.stages) else f"{at} {o.stages[at].kind}"
+                misses.append([board, tag, o.name, str(b), f"{o.clock_mhz:.0f}", f"{q * 1e6:.1f}", f"{y * 1e6:.1f}",
+                               f"{t * 1e6:.1f}", *(f"{e:+.1f}%" for e in errs), f"{where} ({period})",
+                               " ".join(f"{s.kind}:{rtl_timing.fold_count(s)}" for s in o.stages)])
+    rows.append([board, tag, str(len(e_model)), _summary(e_model), _summary(e_driver), _summary(e_circuit)])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, required=True, help="a scripts/bench_refine.py --work directory")
+    ap.add_argument("--threshold", type=float, default=10.0, help="list calls missing by more (%%, default 10)")
+    args = ap.parse_args()
+    cal, fresh, models = args.work / "measurements.sqlite", args.work / "fresh.sqlite", args.work / "cost-models"
+    if not cal.is_file():
+        print(f"error: {cal}: no calibration database (run scripts/bench_refine.py --work {args.work} first)",
+              file=sys.stderr)
+        return 2
+    rows: List[List[str]] = []
+    misses: List[List[str]] = []
+    for board in BOARDS:
+        with MeasurementDB(cal) as db:
+            r = refine(db, board, folds=4)
+        judge(board, "held out", r.observations, r.held_out, args.threshold, rows, misses)
+        if fresh.is_file():
+            with MeasurementDB(fresh) as db:
+                cat, obs = load_observations(db, board)
+            coeffs = load_coefficients(cat, models / f"{cat.name}.yaml")
+            judge(board, "fresh", obs, [predict(o, cat, coeffs) for o in obs], args.threshold, rows, misses)
+    print("### Hardware time: MAPE / share within ±10%\n")
+    print(markdown_table(["board", "set", "calls", "model vs driver", "driver vs circuit", "model vs circuit"],
+                         rows))
+    print(f"\n### Calls whose prediction misses the driver's reading by more than {args.threshold:g}%\n")
+    print(markdown_table(["board", "set", "design", "batch", "MHz", "predicted µs", "driver µs", "circuit µs",
+                          "model vs driver", "driver vs circuit", "model vs circuit", "bottleneck (period)",
+                          "fold counts"], misses))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
