@@ -42,7 +42,8 @@ def main() -> int:
     start, wait = control.ApCtrl.start, control.ApCtrl.wait
     control.ApCtrl.start = lambda self, *a, **k: stamps.__setitem__("start", start(self, *a, **k)) or stamps["start"]
     control.ApCtrl.wait = lambda self, *a, **k: stamps.__setitem__("done", wait(self, *a, **k)) or stamps["done"]
-    print("| bundle | batch | Verilator host time (ms) | start lag (µs) | done lag (µs) | invalidate after the call (µs) |")
+    print("| bundle | batch | Verilator host time (ms) | start lag (µs) | done lag (µs) "
+          "| invalidate after the call (µs) |")
     print("|---|---|---|---|---|---|")
     for path in args.bundles:
         try:
@@ -70,8 +71,8 @@ def main() -> int:
                 circuit_start = core.done_at - core.last_hw_ns
                 lag_s.append((stamps["start"] - circuit_start) / 1e3)
                 lag_d.append((stamps["done"] - core.done_at) / 1e3)
-            print(f"| {path.name} | {batch} | {np.median(sim_ms):.2f} | {np.median(lag_s):.1f} | {np.median(lag_d):.1f} "
-                  f"| {np.median(inval):.1f} |")
+            print(f"| {path.name} | {batch} | {np.median(sim_ms):.2f} | {np.median(lag_s):.1f} "
+                  f"| {np.median(lag_d):.1f} | {np.median(inval):.1f} |")
         dnnu.close()
     return 0
 
