@@ -92,7 +92,8 @@ POWER_REFINEMENT: Dict[str, float] = {f"e_{k}_j": 0.0 for k in EVENTS}
 #: from circuit measurements; nas/rtl_timing.py): cycles of a call of B samples =
 #: ``rtl_start_cycles + rtl_fill * sample_latency + rtl_interval * (B-1) * bottleneck
 #: + rtl_stage_cycles * stages``; a stage's interval is ``rtl_interval * stage_period``. A file with this
-#: group uses it instead of the template's cycle counts (``c_cycle`` still scales cycles to time).
+#: group uses it instead of the template's cycle counts (``c_cycle`` still scales cycles to time; the
+#: latency group's ``hw_fixed_s`` is then the seconds the driver's reading adds: its poll of ap_done).
 RTL_LATENCY: Dict[str, float] = {"rtl_start_cycles": 0.0, "rtl_fill": 1.0, "rtl_interval": 1.0, "rtl_stage_cycles": 0.0}
 #: Resource-mapping terms a fit adds to ``structure`` (default 0: absent from prior files): DSP48s
 #: outside the stages (address and batch-size arithmetic of the AXI shell).

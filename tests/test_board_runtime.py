@@ -213,9 +213,10 @@ def test_rails_are_recorded_per_rail_with_energy_per_inference(tmp_path):
         assert p["energy_per_inference_j"] == pytest.approx(sum(zcu.dnnu.last_energy_j.values()) / 8, rel=0.02)
         # the driver sees ap_done at its first poll after the circuit finished: later by at most a few
         # polls (each an MMIO read through pynq, host time; slower under pynq 3.0.1 and load); its start
-        # timestamp is read around the ap_start write, which can put it up to ~1% below the circuit time
+        # timestamp is the circuit's start (the device holds its clock over the ap_start write,
+        # board/sim/clock.py), so it never reads less than the circuit's time (1 ns: rounding)
         circuit_us = zcu.dnnu.last_cycles / dnnu.clock_mhz
-        assert 0.99 * circuit_us <= res.hw_us["p50"] <= circuit_us + 25
+        assert circuit_us - 1e-3 <= res.hw_us["min"] and res.hw_us["p50"] <= circuit_us + 25
     finally:
         sim.deactivate()
 

@@ -121,3 +121,38 @@ def test_changed_coefficients_lists_the_resource_and_rtl_terms_a_fit_adds():
                .replace("ff", {"ff_sample_bit": 2.0}).replace("structure", {"dsp_base": 4.0}))
     names = {n for n, _, _ in changed_coefficients(SimpleNamespace(prior=prior, refined=refined))}
     assert {"rtl.rtl_fill", "lut.lut_sample_bit", "ff.ff_sample_bit", "structure.dsp_base"} <= names
+
+
+
+def test_the_driver_poll_offset_is_fitted_in_seconds_not_cycles():
+    """Hardware times of one-stage pwconv1d pipelines (cycles 1 + L*F + (B-1)*L*F by the RTL form,
+    plus 20 start cycles) to which the driver adds a constant 3 µs (its poll of ap_done), at 50/100/125
+    MHz: the fit recovers the offset in seconds (a start term in cycles cannot: it would scale with the
+    clock) and predicts every call within 1%; the form without the offset misses the short calls."""
+    from sustainml.host.measure.db import Design
+    from sustainml.host.measure.refine import Observation, fit_latency, predict
+
+    board = get_board("pynq-z2")
+    prior = load_coefficients(board)
+    form = {"rtl_start_cycles": 20.0, "rtl_fill": 1.0, "rtl_interval": 1.0, "rtl_stage_cycles": 0.0}
+    truth = prior.replace("rtl", form).replace("latency", {"hw_fixed_s": 3e-6, "c_cycle": 1.0})
+    obs = []
+    for i, (length, pe, simd) in enumerate((l, p, s) for l in (20, 60, 140) for p, s in ((6, 4), (2, 2), (1, 1))):
+        stage = Stage("pwconv1d", 0, length, 4, 8, True, length, 6, 8, True, w_bits=8, acc_bits=20, pe=pe, simd=simd)
+        f = rtl_timing.fold_count(stage)
+        o = Observation(Design(f"h{i:02d}", f"d{i}", "pynq-z2", board.part, 100.0, "rtlsim", {}), [stage],
+                        (50.0, 100.0, 125.0)[i % 3], {1: 1.0, 8: 1.0}, {}, {})
+        o.hw_s = predict(o, board, truth).hw_s
+        for b, t in o.hw_s.items():  # the form by hand: start + fill * (1 + L*F) + interval * (B-1) * L*F
+            assert t == pytest.approx(3e-6 + (20 + 1 + length * f + (b - 1) * length * f) / (o.clock_mhz * 1e6))
+        o.overhead_s = {b: 40e-6 for b in o.hw_s}
+        obs.append(o)
+    assert min(o.hw_s[1] for o in obs) < 10e-6  # short calls, where 3 µs is far beyond 10%
+    fitted = fit_latency(obs, board, prior)
+    assert fitted.table("latency")["hw_fixed_s"] == pytest.approx(3e-6, rel=0.05)
+    for o in obs:
+        got = predict(o, board, fitted).hw_s
+        assert all(got[b] == pytest.approx(o.hw_s[b], rel=0.01) for b in o.hw_s), o.name
+    without = prior.replace("rtl", form).replace("latency", {"hw_fixed_s": 0.0, "c_cycle": 1.0})
+    short = min(obs, key=lambda o: o.hw_s[1])
+    assert predict(short, board, without).hw_s[1] < 0.9 * short.hw_s[1]

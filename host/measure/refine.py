@@ -25,7 +25,10 @@ What is fitted (the cost model in :mod:`sustainml.nas.costmodel`):
   fitted apart from the cycle model and cannot bend it;
 * the hardware, on its time: ``hw_fixed_s`` (DMA setup), the per-kind cycles per fold-loop trip
   ``ii_<kind>``, ``loop_scale``, ``stage_cycles``, ``stage_depth`` and ``serial``
-  (:data:`~sustainml.nas.costmodel.LATENCY_REFINEMENT`);
+  (:data:`~sustainml.nas.costmodel.LATENCY_REFINEMENT`); on circuit measurements (rtlsim) instead the
+  RTL pipeline form (:data:`~sustainml.nas.costmodel.RTL_LATENCY`, cycles) plus ``hw_fixed_s``, here
+  the time in seconds, not cycles, by which the driver's reading exceeds the circuit's: it sees
+  ap_done at its first poll after the rise (an MMIO read, host time), whatever the PL clock;
 
   both by ``scipy.optimize.least_squares`` on relative errors with the robust ``soft_l1`` loss
   (an outlier unit costs linearly, not quadratically) and a weak pull towards the prior for
@@ -76,6 +79,8 @@ _II_BOUNDS = (0.1, 10.0)
 #: the RTL pipeline form (nas/costmodel.py RTL_LATENCY): (name, lower, upper, scale)
 _RTL_PARAMS = (("rtl_start_cycles", 0.0, 1e5, 50.0), ("rtl_fill", 0.1, 10.0, 0.2), ("rtl_interval", 0.1, 10.0, 0.2),
                ("rtl_stage_cycles", 0.0, 1e4, 5.0))
+#: the driver's reading beyond the circuit's cycles (s): its poll of ap_done (module docstring)
+_OBSERVE_PARAM = (("hw_fixed_s", -2e-5, 2e-5, 1e-6),)
 #: per-resource dynamic power terms of the prior form; a refined file sets them to 0 (see fit_power)
 RESOURCE_POWER_TERMS = ("dsp_w", "lut_w", "ff_w", "bram_w")
 #: event energies fitted on the measured dynamic energy per inference (nas/costmodel.py event_counts)
@@ -360,18 +365,20 @@ def fit_hardware(obs: Sequence[Observation], board: Board, prior: Coefficients,
 
 
 def fit_rtl(obs: Sequence[Observation], board: Board, prior: Coefficients) -> Dict[str, float]:
-    """The RTL pipeline form's coefficients (:data:`~sustainml.nas.costmodel.RTL_LATENCY`) from the
-    circuit's hardware times (rtlsim designs): robust fit on relative errors."""
-    base = {**RTL_LATENCY, **prior.table("rtl")}
+    """The RTL pipeline form's coefficients (:data:`~sustainml.nas.costmodel.RTL_LATENCY`) and the
+    driver's poll offset ``hw_fixed_s`` (seconds) from the circuit's hardware times (rtlsim designs):
+    robust fit on relative errors."""
+    base = {**RTL_LATENCY, **prior.table("rtl"), "hw_fixed_s": 0.0}
     lat = {**LATENCY_REFINEMENT, **prior.table("latency"), "hw_fixed_s": 0.0, "c_cycle": 1.0}
     points = [(o, b, y) for o in obs for b, y in o.hw_s.items() if y > 0]
 
     def errors(c: Dict[str, float]) -> List[float]:
-        coeffs = prior.replace("latency", lat).replace("rtl", c)
+        c = dict(c)
+        coeffs = prior.replace("latency", {**lat, "hw_fixed_s": c.pop("hw_fixed_s")}).replace("rtl", c)
         preds = {id(o): predict(o, board, coeffs).hw_s for o in obs}
         return [(preds[id(o)][b] - y) / y for o, b, y in points]
 
-    return _fit(_RTL_PARAMS, base, errors)
+    return _fit(_RTL_PARAMS + _OBSERVE_PARAM, base, errors)
 
 
 def is_circuit(obs: Sequence[Observation]) -> bool:
@@ -386,8 +393,9 @@ def fit_latency(obs: Sequence[Observation], board: Board, prior: Coefficients) -
                                             "c_byte_s": base["c_byte_s"]})
     if is_circuit(obs):
         rtl = fit_rtl(obs, board, prior)
-        return prior.replace("latency", {**base, "hw_fixed_s": 0.0, "c_cycle": 1.0, "c_byte_s": driver["c_byte_s"],
-                                         "c_fixed_s": driver["driver_s"]}).replace("rtl", rtl)
+        hw0 = rtl.pop("hw_fixed_s")
+        return prior.replace("latency", {**base, "hw_fixed_s": hw0, "c_cycle": 1.0, "c_byte_s": driver["c_byte_s"],
+                                         "c_fixed_s": driver["driver_s"] + hw0}).replace("rtl", rtl)
     hw = fit_hardware(obs, board, prior, base)
     return prior.replace("latency", {**base, **hw, "c_byte_s": driver["c_byte_s"],
                                      "c_fixed_s": driver["driver_s"] + hw["hw_fixed_s"]})
