@@ -24,23 +24,37 @@ module sml_dense #(
     output wire                       m_axis_tvalid,
     input  wire                       m_axis_tready
 );
-    localparam F    = (OUT_CH/PE)*(IN_LEN*IN_CH/SIMD);  // fold count: cycles per window
-    localparam LP   = IN_LEN + 2*0;
-    localparam TAIL = LP - ((LP - IN_LEN)/1)*1;
-    localparam LOOK = (F > 1 && TAIL > F) ? TAIL - F : 0;
-    localparam WIN = IN_LEN;
-    wire [WIN*IN_CH*IN_BITS-1:0] win_tdata;
-    wire                         win_tvalid, win_tready;
-    sml_swg #(.IN_LEN(IN_LEN), .IN_CH(IN_CH), .IN_BITS(IN_BITS),
-              .KERNEL(WIN), .STRIDE(1), .PADDING(0), .LOOKAHEAD(LOOK)) swg (
-        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
-        .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
-        .m_axis_tdata(win_tdata), .m_axis_tvalid(win_tvalid), .m_axis_tready(win_tready));
-    sml_mvu #(.N(IN_LEN*IN_CH), .IN_BITS(IN_BITS), .IN_SIGNED(IN_SIGNED), .OUT_CH(OUT_CH), .OUT_BITS(OUT_BITS),
+    localparam F    = (OUT_CH/PE)*(IN_LEN*IN_CH/SIMD);  // fold count: cycles per sample
+    localparam N    = IN_LEN*IN_CH;
+    // the sample in an addressed memory (sml_sbuf) when it is more than one beat and SIMD blocks
+    // align with beats; else the window generator's registers (sml_swg, KERNEL = IN_LEN)
+    localparam MEM  = (IN_LEN > 1) && (IN_CH % SIMD == 0 || SIMD % IN_CH == 0);
+    localparam LOOK = (!MEM && F > 1 && IN_LEN > F) ? IN_LEN - F : 0;  // tail = IN_LEN (one window)
+    wire [(MEM ? 1 : N*IN_BITS)-1:0] win_tdata;
+    wire                             win_tvalid, win_tready, x_step;
+    wire [SIMD*IN_BITS-1:0]          x_rdata;
+    generate
+        if (MEM) begin : g_mem
+            sml_sbuf #(.IN_LEN(IN_LEN), .IN_CH(IN_CH), .IN_BITS(IN_BITS), .SIMD(SIMD)) sbuf (
+                .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
+                .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
+                .m_tvalid(win_tvalid), .m_tready(win_tready), .step(x_step), .x_rdata(x_rdata));
+            assign win_tdata = 1'b0;
+        end else begin : g_swg
+            sml_swg #(.IN_LEN(IN_LEN), .IN_CH(IN_CH), .IN_BITS(IN_BITS),
+                      .KERNEL(IN_LEN), .STRIDE(1), .PADDING(0), .LOOKAHEAD(LOOK)) swg (
+                .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
+                .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
+                .m_axis_tdata(win_tdata), .m_axis_tvalid(win_tvalid), .m_axis_tready(win_tready));
+            assign x_rdata = {SIMD*IN_BITS{1'b0}};
+        end
+    endgenerate
+    sml_mvu #(.N(N), .IN_BITS(IN_BITS), .IN_SIGNED(IN_SIGNED), .OUT_CH(OUT_CH), .OUT_BITS(OUT_BITS),
               .OUT_SIGNED(OUT_SIGNED), .PE(PE), .CHUNK(SIMD), .DEPTHWISE(0), .W_BITS(W_BITS),
-              .ACC_BITS(ACC_BITS), .ACC_SAT(ACC_SAT),
+              .ACC_BITS(ACC_BITS), .ACC_SAT(ACC_SAT), .XMEM(MEM),
               .SHIFT(SHIFT), .RELU(RELU), .WEIGHTS_FILE(WEIGHTS_FILE), .BIAS_FILE(BIAS_FILE)) mvu (
         .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
         .s_axis_tdata(win_tdata), .s_axis_tvalid(win_tvalid), .s_axis_tready(win_tready),
-        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready));
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready),
+        .x_step(x_step), .x_rdata(x_rdata));
 endmodule
