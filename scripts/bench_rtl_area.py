@@ -68,12 +68,7 @@ def write_design(folder: Path, name: str, fields: dict, library: Dict[str, str])
     w = rng.integers(lo, hi, size=s.weight_shape, endpoint=True)
     b = rng.integers(-(1 << (s.acc_bits - 3)), 1 << (s.acc_bits - 3), size=s.out_ch)
     wf, bf = rtl.write_roms(s, w, b, folder, "s0")
-    iw, ow = rtl.in_width(s), rtl.out_width(s)
-    top = [f"module area_top (input wire ap_clk, input wire ap_rst_n,",
-           f"    input wire [{iw - 1}:0] s_axis_tdata, input wire s_axis_tvalid, output wire s_axis_tready,",
-           f"    output wire [{ow - 1}:0] m_axis_tdata, output wire m_axis_tvalid, input wire m_axis_tready);",
-           rtl.instance(s, "u_stage", Path(wf).name, Path(bf).name), "endmodule", ""]
-    (folder / "area_top.v").write_text("\n".join(top))
+    (folder / "area_top.v").write_text(rtl.standalone_top(s, Path(wf).name, Path(bf).name, top="area_top"))
     for fname, text in library.items():
         (folder / fname).write_text(text)
 
