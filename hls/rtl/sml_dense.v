@@ -1,11 +1,13 @@
 // sml_dense: stage kind dense (nas/quantized.py). Dense: y[o] = requant(b[o] + sum_i x[i] * w[i][o]) with i = t*IN_CH +
 // c (time-major).
-// sml_swg (KERNEL = IN_LEN: one window = the whole sample) -> sml_mvu (N = IN_LEN*IN_CH,
-// CHUNK = SIMD). One output beat per sample; fold count F = (OUT_CH/PE) * (IN_LEN*IN_CH/SIMD);
-// cycles per sample max(IN_LEN, F).
+// The sample -> sml_mvu (N = IN_LEN*IN_CH, CHUNK = SIMD). The sample is held either in an addressed
+// two-bank memory (sml_sbuf, read one SIMD block per fold step: distributed RAM or BRAM) when
+// IN_LEN > 1 and SIMD divides IN_CH or IN_CH divides SIMD, or else in sml_swg's registers
+// (KERNEL = IN_LEN: one window = the whole sample, muxed SIMD values per step). One output beat
+// per sample; fold count F = (OUT_CH/PE) * (IN_LEN*IN_CH/SIMD); cycles per sample max(IN_LEN, F).
 // Streams, parameters (every Stage field; unused ones ignored) and ROM files: hls/rtl/README.md.
 // Measured in Verilator (scripts/bench_rtl_modules.py, batch 8, steady state): L6 C2->4 SIMD2: F=24, 24 cycles/sample =
-// ideal, first output after 33;
+// ideal, first output after 32 (IN_LEN + F + 2; 33 through sml_swg);
 //   PE4 SIMD12 (F=1): 6 = IN_LEN cycles/sample.
 module sml_dense #(
     parameter IN_LEN = 8, parameter IN_CH = 1, parameter IN_BITS = 8, parameter IN_SIGNED = 1,
