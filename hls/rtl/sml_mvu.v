@@ -26,6 +26,11 @@
 // the ROMs (synchronous read); S1 holds operands and weights; S2 the accumulators; requant is
 // combinational into the output skid. Cycles: NF*SF per output beat, back to back (no bubble
 // between vectors or samples); latency from the first fold step to m_axis_tvalid: NF*SF + 2.
+// XMEM = 1 (sml_dense with sml_sbuf): the vector is not on s_axis_tdata but in the buffer's
+// memory; s_axis_tvalid/tready hand over a buffered sample, the buffer reads the step's CHUNK
+// values on x_step (= the S0 enable) and registers them (x_rdata, the S1 operands).
+// Operands are picked through tables wired at elaboration and a mux on the step counter, never
+// by arithmetic on fold counters inside a part-select (hls/rtl/README.md "Area").
 module sml_mvu #(
     parameter N            = 4,
     parameter IN_BITS      = 8,
