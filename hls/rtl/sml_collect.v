@@ -23,12 +23,16 @@ module sml_collect #(
     output wire                       ready
 );
     localparam OW = OUT_CH * OUT_BITS;
+    localparam PW = PE * OUT_BITS;
     reg [OW-1:0] beat;
-    reg [OW-1:0] merged;
-    always @* begin
-        merged = beat;
-        merged[slot*PE*OUT_BITS +: PE*OUT_BITS] = ys;
-    end
+    wire [OW-1:0] merged;
+    // fold q's PE fields take ys when slot == q (a compare per fold, no index arithmetic)
+    genvar gq;
+    generate
+        for (gq = 0; gq < OUT_CH / PE; gq = gq + 1) begin : g_slot
+            assign merged[gq*PW +: PW] = (slot == gq) ? ys : beat[gq*PW +: PW];
+        end
+    endgenerate
     always @(posedge ap_clk) begin
         if (en && valid) beat <= merged;
     end

@@ -47,6 +47,17 @@ module sml_gap1d #(
         end
     end
 
+    // the PE values of fold nf: a table over nf wired at elaboration, a mux on nf (hls/rtl/README.md "Area")
+    localparam PB = PE * IN_BITS;
+    wire [PB-1:0] xopt [0:NF-1];
+    genvar gq;
+    generate
+        for (gq = 0; gq < NF; gq = gq + 1) begin : g_x
+            assign xopt[gq] = s_axis_tdata[gq*PB +: PB];
+        end
+    endgenerate
+    wire [PB-1:0] xsel = (NF == 1) ? xopt[0] : xopt[nf];
+
     // S1: the PE values of this step
     reg                   v1, first1, lastt1, lastnf1;
     reg [NFW-1:0]         nf1;
@@ -61,20 +72,28 @@ module sml_gap1d #(
             lastt1  <= last_t;
             lastnf1 <= last_nf;
             nf1     <= nf;
-            x1      <= s_axis_tdata[nf*PE*IN_BITS +: PE*IN_BITS];
+            x1      <= xsel;
         end
     end
 
     // S2: running sums per channel; the final sums of a sample go to the averaging stage
-    reg [IN_CH*SB-1:0] sums;
     reg [PE*SB-1:0]    tot2;
     reg                v2, lastnf2;
     reg [NFW-1:0]      nf2;
     reg [PE*SB-1:0]    tot;
+    wire [PE*SB-1:0]   sopt [0:NF-1];  // the running sums of fold q, read by a mux on nf1
+    generate
+        for (gq = 0; gq < NF; gq = gq + 1) begin : g_s
+            reg [PE*SB-1:0] sums;
+            assign sopt[gq] = sums;
+            always @(posedge ap_clk) if (en && v1 && nf1 == gq) sums <= tot;
+        end
+    endgenerate
+    wire [PE*SB-1:0] sold = (NF == 1) ? sopt[0] : sopt[nf1];
     integer p;
     always @* begin
         for (p = 0; p < PE; p = p + 1)
-            tot[p*SB +: SB] = (first1 ? {SB{1'b0}} : sums[(nf1*PE + p)*SB +: SB]) +
+            tot[p*SB +: SB] = (first1 ? {SB{1'b0}} : sold[p*SB +: SB]) +
                               (IN_SIGNED ? {{(SB - IN_BITS){x1[p*IN_BITS + IN_BITS - 1]}}, x1[p*IN_BITS +: IN_BITS]}
                                          : {{(SB - IN_BITS){1'b0}}, x1[p*IN_BITS +: IN_BITS]});
     end
@@ -84,7 +103,6 @@ module sml_gap1d #(
     end
     always @(posedge ap_clk) begin
         if (en) begin
-            if (v1) sums[nf1*PE*SB +: PE*SB] <= tot;
             tot2    <= tot;
             lastnf2 <= lastnf1;
             nf2     <= nf1;

@@ -26,6 +26,11 @@
 // the ROMs (synchronous read); S1 holds operands and weights; S2 the accumulators; requant is
 // combinational into the output skid. Cycles: NF*SF per output beat, back to back (no bubble
 // between vectors or samples); latency from the first fold step to m_axis_tvalid: NF*SF + 2.
+// XMEM = 1 (sml_dense with sml_sbuf): the vector is not on s_axis_tdata but in the buffer's
+// memory; s_axis_tvalid/tready hand over a buffered sample, the buffer reads the step's CHUNK
+// values on x_step (= the S0 enable) and registers them (x_rdata, the S1 operands).
+// Operands are picked through tables wired at elaboration and a mux on the step counter, never
+// by arithmetic on fold counters inside a part-select (hls/rtl/README.md "Area").
 module sml_mvu #(
     parameter N            = 4,
     parameter IN_BITS      = 8,
@@ -41,6 +46,7 @@ module sml_mvu #(
     parameter W_BITS       = 8,
     parameter ACC_BITS     = 32,
     parameter ACC_SAT      = 0,   // 1: saturate after every fold step; 0: wrap
+    parameter XMEM         = 0,   // 1: operands from a sample buffer's read port (x_rdata), not s_axis_tdata
     parameter SHIFT        = 0,
     parameter RELU         = 0,
     parameter WEIGHTS_FILE = "",
@@ -48,12 +54,17 @@ module sml_mvu #(
 ) (
     input  wire                       ap_clk,
     input  wire                       ap_rst_n,
-    input  wire [N*IN_BITS-1:0]       s_axis_tdata,
+    input  wire [(XMEM ? 1 : N*IN_BITS)-1:0] s_axis_tdata,
     input  wire                       s_axis_tvalid,
     output wire                       s_axis_tready,
     output wire [OUT_CH*OUT_BITS-1:0] m_axis_tdata,
     output wire                       m_axis_tvalid,
-    input  wire                       m_axis_tready
+    input  wire                       m_axis_tready,
+    // XMEM = 1 (dense with sml_sbuf): s_axis_tvalid/tready hand over a buffered sample (tdata is
+    // unused); x_step = the S0 enable (a fold step when s_axis_tvalid), x_rdata = that step's
+    // CHUNK values, registered by the buffer (valid in S1)
+    output wire                       x_step,
+    input  wire [CHUNK*IN_BITS-1:0]   x_rdata
 );
     localparam NF    = OUT_CH / PE;
     localparam SIMD  = DEPTHWISE ? 1 : CHUNK / KP;              // channels per fold step
@@ -63,8 +74,7 @@ module sml_mvu #(
     localparam SF    = CF * KF;
     localparam STEPS = NF * SF;
     localparam NFW   = (NF > 1) ? $clog2(NF) : 1;
-    localparam KFW   = (KF > 1) ? $clog2(KF) : 1;
-    localparam CFW   = (CF > 1) ? $clog2(CF) : 1;
+    localparam SFW   = (SF > 1) ? $clog2(SF) : 1;
     localparam AW    = (STEPS > 1) ? $clog2(STEPS) : 1;
     localparam XL    = DEPTHWISE ? PE * CHUNK : CHUNK;        // operand values per step
     localparam PB    = IN_BITS + 1 + W_BITS;                   // exact product width
@@ -89,13 +99,12 @@ module sml_mvu #(
 
     wire en;  // pipeline enable: the output skid has room
 
-    // ---- S0: fold counters over the held input vector (tap blocks kf inner, channel blocks cf outer)
+    // ---- S0: fold counters over the held input vector. `sf` counts the input blocks of a neuron
+    // fold (cf*KF + kf: tap blocks inner, channel blocks outer), `addr` the fold steps (nf*SF + sf).
     reg [NFW-1:0] nf;
-    reg [CFW-1:0] cf;
-    reg [KFW-1:0] kf;
+    reg [SFW-1:0] sf;
     reg [AW-1:0]  addr;
-    wire last_kf = (kf == KF - 1);
-    wire last_sf = last_kf && (cf == CF - 1);
+    wire last_sf = (sf == SF - 1);
     wire last_nf = (nf == NF - 1);
     wire step    = en && s_axis_tvalid;
     assign s_axis_tready = en && last_sf && last_nf;
@@ -103,34 +112,54 @@ module sml_mvu #(
     always @(posedge ap_clk) begin
         if (!ap_rst_n) begin
             nf   <= 0;
-            cf   <= 0;
-            kf   <= 0;
+            sf   <= 0;
             addr <= 0;
         end else if (step) begin
-            kf   <= (last_kf || KF == 1) ? 0 : kf + 1'b1;
-            if (last_kf) cf <= (last_sf || CF == 1) ? 0 : cf + 1'b1;
+            sf   <= (last_sf || SF == 1) ? 0 : sf + 1'b1;
             addr <= (last_sf && last_nf) ? 0 : addr + 1'b1;
-            if (last_sf) nf <= last_nf ? 0 : nf + 1'b1;
+            if (last_sf) nf <= (last_nf || NF == 1) ? 0 : nf + 1'b1;
         end
     end
 
-    // operands of this step
-    reg [XL*IN_BITS-1:0] xsel;
-    integer i, j, p;
-    always @* begin
-        xsel = {XL*IN_BITS{1'b0}};
-        if (DEPTHWISE) begin
-            for (p = 0; p < PE; p = p + 1)
-                for (j = 0; j < CHUNK; j = j + 1)
-                    xsel[(p*CHUNK + j)*IN_BITS +: IN_BITS] =
-                        s_axis_tdata[((kf*CHUNK + j)*OUT_CH + nf*PE + p)*IN_BITS +: IN_BITS];
-        end else begin
-            for (i = 0; i < KP; i = i + 1)
-                for (j = 0; j < SIMD; j = j + 1)
-                    xsel[(i*SIMD + j)*IN_BITS +: IN_BITS] =
-                        s_axis_tdata[((kf*KP + i)*CH + cf*SIMD + j)*IN_BITS +: IN_BITS];
+    // operands of this step. Each lane has a table of the window values it takes, one per fold
+    // step, wired at elaboration (constant indices), and a mux on the step counter picks one:
+    // NSEL = 1 (one fold step) is plain wiring. (Indexing the window with fold counters in the
+    // part-select, x[((kf*KP + i)*CH + cf*SIMD + j)*IN_BITS +: IN_BITS], made Yosys build 32-bit
+    // index multipliers, mapped to DSP48s, and a barrel shifter over the whole window per lane,
+    // even when the counters are constant: hls/rtl/README.md "Area".)
+    // DEPTHWISE: lane (p, j) of step (nf, kf) takes (kf*KP + j)*OUT_CH + nf*PE + p, table index
+    // nf*KF + kf = addr. Else lane (kk, ss) of block (cf, kf) takes (kf*KP + kk)*CH + cf*SIMD + ss,
+    // table index cf*KF + kf = sf (the same for every neuron fold).
+    localparam NSEL = DEPTHWISE ? STEPS : SF;
+    wire [XL*IN_BITS-1:0] xsel;
+    wire [AW-1:0] sel = DEPTHWISE ? addr : sf;
+    assign x_step = en;
+    genvar gl, gq;
+    generate
+        if (XMEM) begin : g_xmem
+            assign xsel = {XL*IN_BITS{1'b0}};
         end
-    end
+        for (gl = 0; gl < (XMEM ? 0 : XL); gl = gl + 1) begin : g_x
+            wire [NSEL*IN_BITS-1:0] opts;
+            for (gq = 0; gq < NSEL; gq = gq + 1) begin : g_q
+                localparam integer KB  = gq % KF;   // tap block
+                localparam integer FB = gq / KF;   // neuron fold (DEPTHWISE) or channel block
+                localparam integer IDX = DEPTHWISE
+                    ? (KB*CHUNK + gl % CHUNK)*OUT_CH + FB*PE + gl / CHUNK
+                    : (KB*KP + gl / SIMD)*CH + FB*SIMD + gl % SIMD;
+                assign opts[gq*IN_BITS +: IN_BITS] = s_axis_tdata[IDX*IN_BITS +: IN_BITS];
+            end
+            if (NSEL == 1) begin : g_wire
+                assign xsel[gl*IN_BITS +: IN_BITS] = opts;
+            end else begin : g_mux
+                wire [IN_BITS-1:0] opt [0:NSEL-1];
+                for (gq = 0; gq < NSEL; gq = gq + 1) begin : g_o
+                    assign opt[gq] = opts[gq*IN_BITS +: IN_BITS];
+                end
+                assign xsel[gl*IN_BITS +: IN_BITS] = opt[sel];
+            end
+        end
+    endgenerate
 
     // ---- S1: operands, weights, bias (synchronous ROM reads)
     reg               v1, first1, last1, lastnf1;
@@ -144,13 +173,14 @@ module sml_mvu #(
     end
     always @(posedge ap_clk) begin
         if (en) begin
-            first1  <= (kf == 0) && (cf == 0);
+            first1  <= (sf == 0);
             last1   <= last_sf;
             lastnf1 <= last_nf;
             nf1     <= nf;
-            x1      <= xsel;
         end
     end
+    always @(posedge ap_clk) if (en) x1 <= xsel;  // (XMEM: unused, the buffer registers x_rdata)
+    wire [XL*IN_BITS-1:0] xop = XMEM ? x_rdata : x1;
     always @(posedge ap_clk) if (en) w1 <= wrom[addr];
     always @(posedge ap_clk) if (en) b1 <= brom[nf];
 
@@ -182,9 +212,9 @@ module sml_mvu #(
             always @* begin
                 dot = {DW{1'b0}};
                 for (k = 0; k < CHUNK; k = k + 1) begin
-                    xv  = IN_SIGNED ? $signed({x1[(DEPTHWISE*gp*CHUNK + k)*IN_BITS + IN_BITS - 1],
-                                               x1[(DEPTHWISE*gp*CHUNK + k)*IN_BITS +: IN_BITS]})
-                                    : $signed({1'b0, x1[(DEPTHWISE*gp*CHUNK + k)*IN_BITS +: IN_BITS]});
+                    xv  = IN_SIGNED ? $signed({xop[(DEPTHWISE*gp*CHUNK + k)*IN_BITS + IN_BITS - 1],
+                                               xop[(DEPTHWISE*gp*CHUNK + k)*IN_BITS +: IN_BITS]})
+                                    : $signed({1'b0, xop[(DEPTHWISE*gp*CHUNK + k)*IN_BITS +: IN_BITS]});
                     wv  = w1[(gp*CHUNK + k)*W_BITS +: W_BITS];
                     pr  = xv * wv;
                     prx = pr;

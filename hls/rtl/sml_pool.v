@@ -37,13 +37,19 @@ module sml_pool #(
         else if (en && s_axis_tvalid) nf <= last_nf ? 0 : nf + 1'b1;
     end
 
-    reg [PE*KERNEL*IN_BITS-1:0] xsel;  // lane p, tap k at [(p*KERNEL + k)*IN_BITS]
-    integer p, k;
-    always @* begin
-        for (p = 0; p < PE; p = p + 1)
-            for (k = 0; k < KERNEL; k = k + 1)
-                xsel[(p*KERNEL + k)*IN_BITS +: IN_BITS] = s_axis_tdata[(k*IN_CH + nf*PE + p)*IN_BITS +: IN_BITS];
-    end
+    // lane p, tap k at [(p*KERNEL + k)*IN_BITS] = x[k][nf*PE + p]: per lane a table over nf wired
+    // at elaboration and a mux on nf (no index arithmetic: hls/rtl/README.md "Area")
+    wire [PE*KERNEL*IN_BITS-1:0] xsel;
+    genvar gl, gq;
+    generate
+        for (gl = 0; gl < PE*KERNEL; gl = gl + 1) begin : g_x
+            wire [IN_BITS-1:0] opt [0:NF-1];
+            for (gq = 0; gq < NF; gq = gq + 1) begin : g_q
+                assign opt[gq] = s_axis_tdata[((gl % KERNEL)*IN_CH + gq*PE + gl / KERNEL)*IN_BITS +: IN_BITS];
+            end
+            assign xsel[gl*IN_BITS +: IN_BITS] = (NF == 1) ? opt[0] : opt[nf];
+        end
+    endgenerate
 
     reg                         v1, lastnf1;
     reg [NFW-1:0]               nf1;

@@ -69,8 +69,13 @@ module sml_swg #(
     generate
         if (LOOKAHEAD == 0) begin : g_direct
             assign window = buffer;
-        end else begin : g_select
-            assign window = buffer[(L - KERNEL - lead)*BW +: WW];
+        end else begin : g_select  // the window ending `lead` beats below the newest: a mux on lead
+            wire [WW-1:0] opt [0:LOOKAHEAD];  // (lead < 0: no window is emitted, the value is unused)
+            genvar gq;
+            for (gq = 0; gq <= LOOKAHEAD; gq = gq + 1) begin : g_q
+                assign opt[gq] = buffer[(LOOKAHEAD - gq)*BW +: WW];
+            end
+            assign window = opt[lead[LW-2:0]];
         end
     endgenerate
 

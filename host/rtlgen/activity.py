@@ -7,7 +7,7 @@ every port of the generated top ``dnnu`` plus ``output [64*N-1:0] sml_act``: it 
 :func:`sustainml.board.sim.rtlsim.activity_counters` (the one definition of their order):
 per stream beats and bit toggles between consecutive beats, per compute stage the cycles its
 weight/bias ROMs are read (the MVU pipeline enable), the fold steps fired and the bit toggles of
-the operand and weight registers that feed its multipliers (``mvu.x1``, ``mvu.w1``).
+the operand and weight registers that feed its multipliers (``mvu.xop``, ``mvu.w1``).
 
 It is Verilator-only: it is never in ``sources.txt``, so Yosys and Vivado never see it, and the
 DNNU it wraps is the same ``dnnu.v`` that is synthesized. Verilator builds it as the top
@@ -27,7 +27,7 @@ ACT_TOP = "dnnu_act"
 
 
 def _operand_widths(s: object) -> tuple:
-    """(x1 bits, w1 bits) of a compute stage's MVU (see hls/rtl/sml_mvu.v: XL*IN_BITS, PE*CHUNK*W_BITS)."""
+    """(xop bits, w1 bits) of a compute stage's MVU (see hls/rtl/sml_mvu.v: XL*IN_BITS, PE*CHUNK*W_BITS)."""
     kind, pe, simd, kp = s.kind, s.pe, s.simd, s.kp
     chunk = {"conv1d": simd * kp, "dwconv1d": kp}.get(kind, simd)
     xl = pe * chunk if kind == "dwconv1d" else chunk
@@ -75,9 +75,9 @@ def monitor_verilog(ports: Sequence[str], widths: Sequence[int], stages: Sequenc
                   "        else if (busy) begin",
                   f"            if ({m}.en) c{r} <= c{r} + 64'd1;",
                   f"            if ({m}.step) c{st_} <= c{st_} + 64'd1;",
-                  f"            c{xt} <= c{xt} + $countones({m}.x1 ^ xq{i});",
+                  f"            c{xt} <= c{xt} + $countones({m}.xop ^ xq{i});",
                   f"            c{wt} <= c{wt} + $countones({m}.w1 ^ wq{i});",
-                  f"            xq{i} <= {m}.x1;", f"            wq{i} <= {m}.w1;",
+                  f"            xq{i} <= {m}.xop;", f"            wq{i} <= {m}.w1;",
                   "        end"]
     lines += ["endmodule", "`default_nettype wire", ""]
     return "\n".join(lines)

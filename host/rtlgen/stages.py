@@ -153,6 +153,17 @@ def instance(stage: Stage, name: str, wfile: Union[str, Path, None] = "", bfile:
     return f"{module_name(stage)} #(\n{plist}\n) {name} (\n    " + ",\n    ".join(ports) + "\n);\n"
 
 
+def standalone_top(stage: Stage, wfile: Union[str, Path, None] = "", bfile: Union[str, Path, None] = "",
+                   top: str = "stage_top", name: str = "u_stage") -> str:
+    """Verilog of a module ``top`` whose ports are the stage's (``ap_clk``, ``ap_rst_n``,
+    ``s_axis_*``, ``m_axis_*``) and which holds the stage alone as ``name``: synthesize one stage."""
+    return (f"module {top} (input wire ap_clk, input wire ap_rst_n,\n"
+            f"    input wire [{in_width(stage) - 1}:0] s_axis_tdata, input wire s_axis_tvalid, "
+            f"output wire s_axis_tready,\n    output wire [{out_width(stage) - 1}:0] m_axis_tdata, "
+            f"output wire m_axis_tvalid, input wire m_axis_tready);\n"
+            + instance(stage, name, wfile, bfile) + "\nendmodule\n")
+
+
 def pack_beats(x: np.ndarray, bits: int) -> List[int]:
     """Beats (N*L, C) of integers as stream words (channel c at [c*bits +: bits])."""
     x = np.asarray(x, dtype=np.int64)
