@@ -196,12 +196,13 @@ def nas_comparison(work: Path, refined_file: Path, evaluations: int) -> None:
         rows.append([tag, rec.name, rec.genotype.describe(), f"{rec.values['accuracy']:.3f}",
                      f"{rec.metrics.get('test_acc', float('nan')):.3f}", unroll, f"{rec.values['energy_uj']:.2f}",
                      f"{o.per_inference_s * 1e6:.1f}", f"{o.board_power_w:.3f}", f"**{o.energy_j * 1e6:.2f}**",
-                     f"{o.dynamic_w * o.per_inference_s * 1e6:.3f}"])
+                     f"{o.dyn_energy_j[max(o.dyn_energy_j)] * 1e6:.3f}" if o.dyn_energy_j else "-"])
     print(f"\n### NAS picks with the prior vs the refined cost model (PYNQ-Z2, val accuracy >= {MIN_ACCURACY}, "
           f"{evaluations} trainings each), measured on the simulated board\n")
     print(markdown_table(["cost model", "pick", "architecture", "val acc", "test acc", "unrolling (pe/simd/kp)",
                           "predicted PL energy (µJ)", "measured time / inference (µs)", "measured board power (W)",
-                          "measured board energy / inference (µJ)", "measured dynamic energy (µJ)"], rows))
+                          "measured board energy / inference (µJ)",
+                          "measured dynamic energy / inference, largest batch (µJ)"], rows))
     e = {tag: by_name[p["bundle"].name].energy_j for tag, p in picks.items()}
     print(f"\nMeasured energy per inference of the refined model's pick vs the prior's: "
           f"{(e['refined'] / e['prior'] - 1) * 100:+.1f}%")
