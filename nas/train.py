@@ -84,6 +84,7 @@ class TrainConfig:
     ema: Optional[float] = None  # decay of a moving average of the weights per phase (0: off; None: auto)
     label_smoothing: Optional[float] = None  # cross-entropy label smoothing (None: auto)
     mixup: float = 0.0  # mixup Beta(a, a) parameter (0: off), float phase only
+    qat_lr_scale: float = 1.0  # learning rate of the two QAT phases, as a fraction of lr
     fidelity: float = 1.0  # fraction of every phase's epochs (multi-fidelity search: short trainings first)
 
     @classmethod
@@ -186,7 +187,8 @@ def _run_phase(net: QATNet, data: Dataset, cfg: TrainConfig, epochs: int, phase:
         return _val_acc(net, data)
     xt, yt = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
     per_epoch = max(math.ceil(len(xt) / cfg.batch_size), cfg.min_batches)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = cfg.lr * (1.0 if phase == "float" else cfg.qat_lr_scale)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(epochs * per_epoch, cfg.warmup))
     stop_early = early_stopping(cfg, data)
     decay, smoothing = cfg.regularization(len(xt))
@@ -293,8 +295,8 @@ def choices(cfg: TrainConfig, data: Dataset) -> Dict[str, object]:
                           "p": cfg.augment_p} if cfg.augment else None),
         "class_weights": ([round(float(v), 6) for v in class_weights(data.train.y, data.classes)]
                           if cfg.class_balance else None),
-        "lr_schedule": f"AdamW lr={cfg.lr} wd={cfg.weight_decay}, linear warm-up {cfg.warmup:.0%} then cosine, "
-                       "per phase",
+        "lr_schedule": f"AdamW lr={cfg.lr} (QAT phases x{cfg.qat_lr_scale:g}) wd={cfg.weight_decay}, linear warm-up "
+                       f"{cfg.warmup:.0%} then cosine, per phase",
         "regularization": _regularization(cfg, n),
         "fidelity": cfg.fidelity,
         "preprocessing": dict(data.preprocessing),

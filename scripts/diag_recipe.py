@@ -35,6 +35,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "mixup": {**OFF, "mixup": 0.2},
     "noaug": {**OFF, "augment": False},
     "long": {**OFF, "float_epochs": 80, "qat_epochs": 40, "folded_epochs": 20},
+    "qatlr": {"qat_lr_scale": 0.2},  # auto regularization, QAT phases at a fifth of the learning rate
     "ema+ls": {"ema": 0.99, "label_smoothing": 0.1},
     "all": {"ema": 0.99, "label_smoothing": 0.1, "mixup": 0.2},
 }
