@@ -8,6 +8,8 @@ defaults only together with the cross-validated search results of bench_datasets
 
     nice -n 5 .venv/bin/python scripts/diag_recipe.py --datasets ECG200 ArrowHead --seeds 0 1 \\
         --variants base ema ls mixup --workers 2
+    nice -n 5 .venv/bin/python scripts/diag_recipe.py --datasets ECG5000 --variants auto --seeds 0 1 2 3 \
+        --model runs/bench_datasets/ECG5000/selected/model/model.yaml
 """
 from __future__ import annotations
 
@@ -53,16 +55,21 @@ def genotype(length: int) -> Genotype:
     return Genotype(blocks, 8, 16, 8)
 
 
-def job(args: Tuple[str, str, int]) -> Dict[str, Any]:
+def job(args: Tuple[str, str, int, str]) -> Dict[str, Any]:
     import torch
+    import yaml
 
     from sustainml.nas.search.evaluate import _dataset
+    from sustainml.nas.topology import Topology
     from sustainml.nas.train import TrainConfig, train
 
     torch.set_num_threads(1)
-    name, variant, seed = args
+    name, variant, seed, model = args
     data = _dataset(name)
-    topo = genotype(data.length).topology("diag", data.length, data.channels, data.classes)
+    if model:  # a trained candidate's topology (model.yaml), e.g. a search's pick
+        topo = Topology.from_dict(yaml.safe_load(Path(model).read_text())["topology"], "diag")
+    else:
+        topo = genotype(data.length).topology("diag", data.length, data.channels, data.classes)
     t0 = time.perf_counter()
     res = train(topo, data, TrainConfig(**{**BASE, **VARIANTS[variant], "seed": seed}))
     m = res.metrics
@@ -76,9 +83,11 @@ def main(argv: Any = None) -> int:
     ap.add_argument("--variants", nargs="+", default=["base", "ema"], choices=list(VARIANTS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--model", default="", help="train this model.yaml's topology instead of the fixed one "
+                                                "(one dataset)")
     ap.add_argument("--out", type=Path, default=Path("runs/diag_recipe.json"))
     args = ap.parse_args(argv)
-    jobs = [(d, v, s) for d in args.datasets for v in args.variants for s in args.seeds]
+    jobs = [(d, v, s, args.model) for d in args.datasets for v in args.variants for s in args.seeds]
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         rows: List[Dict[str, Any]] = []
         for r in pool.map(job, jobs):
