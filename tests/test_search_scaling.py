@@ -12,7 +12,7 @@ import pytest
 
 from sustainml.nas.cost_sources import resolve
 from sustainml.nas.search.evaluate import MODEL_FILES, NET_FILE
-from sustainml.nas.search.fidelity import MultiFidelity
+from sustainml.nas.search.fidelity import MultiFidelity, score
 from sustainml.nas.search.metrics import Costing
 from sustainml.nas.search.requirements import parse
 from sustainml.nas.search.runner import Runner
@@ -82,6 +82,17 @@ def test_successive_halving_promotes_the_top_third():
     assert mf.report(1, 2, 0.85) is False  # the last rung ends the trial
     assert mf.metrics(1, 2) == {"fidelity": 1.0, "pruned": False, "rungs": {"11": 0.7, "33": 0.8, "100": 0.85}}
     assert mf.metrics(4, 1)["pruned"] is True and mf.metrics(4, 1)["fidelity"] == pytest.approx(1 / 3)
+
+
+def test_pruner_score_breaks_accuracy_ties_by_validation_loss_only():
+    tie = [score({"val_acc_int": 0.75, "val_loss_int": v}) for v in (0.2, 0.9, 5e6)]
+    assert tie[0] > tie[1] > tie[2] >= 0.75 - 1e-3  # ties ordered by loss, huge losses capped
+    # a sliver: one more hit out of 999 validation samples always wins, whatever the losses
+    assert score({"val_acc_int": 500 / 999, "val_loss_int": 1e9}) > score({"val_acc_int": 499 / 999,
+                                                                            "val_loss_int": 0.0})
+    assert score({"val_acc_int": 0.5}) == 0.5  # journals from before the loss was recorded
+    mf = MultiFidelity(1 / 3, 3)
+    assert mf.report(0, 0, tie[1]) is True and mf.report(1, 0, tie[0]) is True  # same accuracy, lower loss: on
 
 
 class _Trainer:

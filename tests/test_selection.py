@@ -55,6 +55,15 @@ def test_cross_validated_pick_is_refit_on_the_whole_small_training_file(tiny_sea
     d, req, data, sel = tiny_search  # the search ran the selection its requirements ask for
     cands = candidates(d / "run")
     assert len(cands) >= 2 and [c.val_acc for c in cands] == sorted((c.val_acc for c in cands), reverse=True)
+    # accuracy ties are broken by the integer model's validation cross-entropy, recomputed here from its logits
+    ranked = [(-c.val_acc, c.val_loss) for c in cands]
+    assert ranked == sorted(ranked) and all(np.isfinite(c.val_loss) and c.val_loss > 0 for c in cands)
+    m = QuantizedModel.load(cands[0].model_dir)
+    z = golden.run(m, m.quantize_input(data.val.x)) * 2.0 ** -m.output_frac
+    z = z - z.max(1, keepdims=True)
+    nll = np.log(np.exp(z).sum(1)) - z[np.arange(len(z)), data.val.y]
+    assert np.isclose(nll.mean(), cands[0].val_loss) and np.isclose((z.argmax(1) == data.val.y).mean(),
+                                                                     cands[0].val_acc)
     assert [c["name"] for c in sel["candidates"]] == [c.name for c in cands[:2]]
     n = len(pooled(data).y)
     assert n == 100 and sel["refit"] is True

@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from sustainml.nas import golden
 from sustainml.nas.data import load_dataset
+from sustainml.nas.qat import QATNet
 from sustainml.nas.quantized import QuantizedModel
 from sustainml.nas.search.space import Block, Genotype
-from sustainml.nas.train import TrainConfig, augment, choices, class_weights, train
+from sustainml.nas.train import AUTO_SMALL, Ema, TrainConfig, augment, choices, class_weights, train
 
 from two_channel_data import write_npz
 
@@ -23,11 +25,13 @@ def _data(tmp_path):
     return load_dataset(write_npz(tmp_path / "d.npz", n_train=120, n_test=60))
 
 
-def test_same_seed_same_model_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("cfg", [QUICK, dataclasses.replace(QUICK, mixup=0.2, small_data=50)],
+                         ids=["small-data-auto-ema-ls", "early-stopping-mixup"])
+def test_same_seed_same_model_bit_for_bit(tmp_path, cfg):
     data = _data(tmp_path)
     topo = GENOTYPE.topology("t", data.length, data.channels, data.classes)
-    a, b = train(topo, data, QUICK), train(topo, data, QUICK)
-    c = train(topo, data, dataclasses.replace(QUICK, seed=1))
+    a, b = train(topo, data, cfg), train(topo, data, cfg)
+    c = train(topo, data, dataclasses.replace(cfg, seed=1))
     da, db = a.model.save(tmp_path / "a"), b.model.save(tmp_path / "b")
     assert (da / "weights.npz").read_bytes() == (db / "weights.npz").read_bytes()
     assert [s.to_dict() for s in a.model.stages] == [s.to_dict() for s in b.model.stages]
@@ -50,6 +54,11 @@ def test_choices_recorded_in_model_yaml(tmp_path):
     assert t["batches_per_epoch"] == QUICK.min_batches  # 96 samples are 3 batches: epochs are stretched
     assert t["augmentation"]["jitter_std"] == QUICK.jitter and t["class_weights"] is not None
     assert "cosine" in t["lr_schedule"] and t["preprocessing"]["method"] == "standardize"
+    r = t["regularization"]  # 96 < small_data: weight averaging and label smoothing chosen automatically
+    assert (r["weight_ema"], r["label_smoothing"], r["mixup_alpha"]) == (AUTO_SMALL["ema"],
+                                                                          AUTO_SMALL["label_smoothing"], None)
+    assert "96 < small_data=300" in r["auto"]
+    assert set(back.metrics["phase_test_acc"]) == {"float", "qat", "qat_folded"}
     assert back.preprocessing == data.preprocessing
     assert back.metrics["dataset"] == str((tmp_path / "d.npz").resolve())  # generate reloads it from there
 
@@ -59,6 +68,27 @@ def test_protocol_follows_training_set_size(tmp_path):
     assert choices(TrainConfig(), data)["protocol"] == "fixed-schedule"
     assert choices(TrainConfig(small_data=50), data)["protocol"] == "early-stopping"
     assert choices(TrainConfig(fidelity=0.25), data)["epochs"] == {"float": 15, "qat": 8, "qat_folded": 5}
+    big = choices(TrainConfig(small_data=50), data)["regularization"]  # early stopping: no averaging, no smoothing
+    assert big["weight_ema"] is None and big["label_smoothing"] is None and ">= small_data=50" in big["auto"]
+    given = choices(TrainConfig(small_data=50, ema=0.9, label_smoothing=0.05), data)["regularization"]
+    assert (given["weight_ema"], given["label_smoothing"], given["auto"]) == (0.9, 0.05, None)
+
+
+def test_weight_average_follows_the_warmed_up_decay_and_swaps():
+    torch.manual_seed(0)
+    net = QATNet(GENOTYPE.topology("t", 32, 2, 3))
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    ema = Ema(net, 0.99)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    ema.update(net)  # step 1: decay min(0.99, 2/11)
+    d = 2 / 11
+    w = "blocks.0.weight"
+    assert torch.allclose(ema.state[w], d * start[w] + (1 - d) * (start[w] + 1.0))
+    live = net.state_dict()[w].clone()
+    ema.swap(net)
+    assert torch.allclose(net.state_dict()[w], d * start[w] + (1 - d) * live) and torch.equal(ema.state[w], live)
 
 
 def test_augmentation_is_seeded_and_off_when_p_is_zero():

@@ -72,7 +72,6 @@ def run_job(job: TrainJob) -> Dict[str, Any]:
     """Train one candidate; returns ``{"id", "metrics", "files": {name: bytes}}``."""
     import torch
 
-    from .. import golden
     from ..topology import Topology
     from ..train import TrainConfig, train
 
@@ -83,8 +82,9 @@ def run_job(job: TrainJob) -> Dict[str, Any]:
     if job.parent_state is not None and job.parent_topology is not None:
         init = load_trained_net(Topology.from_dict(job.parent_topology, f"{job.name} parent"), job.parent_state)
     result = train(topo, data, TrainConfig(**job.config), init=init)
-    val_int = float((golden.predict(result.model, data.val.x) == data.val.y).mean())
+    val_int, val_loss = validation_scores(result.model, data)
     result.model.metrics["val_acc_int"] = val_int
+    result.model.metrics["val_loss_int"] = val_loss
     result.model.metrics["inherited"] = init is not None
     files: Dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,6 +96,19 @@ def run_job(job: TrainJob) -> Dict[str, Any]:
     files[NET_FILE] = buf.getvalue()
     metrics = {k: v for k, v in result.model.metrics.items() if k != "config"}
     return {"id": job.id, "metrics": _plain(metrics), "files": files}
+
+
+def validation_scores(model: Any, data: Any) -> "tuple[float, float]":
+    """(accuracy, mean cross-entropy) of the integer model on the validation split; the loss breaks
+    accuracy ties among candidates (a handful of validation samples ties many of them)."""
+    from .. import golden
+
+    if not len(data.val.y):
+        return 0.0, float("inf")
+    logits = golden.run(model, model.quantize_input(data.val.x)).astype(np.float64) * 2.0 ** -model.output_frac
+    z = logits - logits.max(1, keepdims=True)
+    nll = np.log(np.exp(z).sum(1)) - z[np.arange(len(z)), data.val.y]
+    return float((logits.argmax(1) == data.val.y).mean()), float(nll.mean())
 
 
 def _plain(d: Dict[str, Any]) -> Dict[str, Any]:

@@ -5,10 +5,12 @@ a candidate is trained at the fidelities ``f, f*eta, f*eta**2, ..., 1`` (fractio
 phase's epochs, :attr:`sustainml.nas.train.TrainConfig.fidelity`), each training from scratch
 with the same seed. After each rung but the last, Optuna's asynchronous successive halving
 (:class:`optuna.pruners.SuccessiveHalvingPruner`, ASHA) decides whether the candidate goes on:
-it does when its integer-model validation accuracy is in the top ``1/eta`` of all candidates
-that reached that rung so far (the first ones: when it is the best so far). A candidate that
+it does when its score (:func:`score`: the integer model's validation accuracy, ties broken by
+its validation cross-entropy) is in the top ``1/eta`` of all candidates that reached that rung
+so far (the first ones: when it is the best so far). With a few validation samples most
+candidates tie on accuracy, and the pruner would otherwise promote by arrival order. A candidate that
 stops is journaled with its last (shorter) training: its accuracy is a lower estimate, and its
-metrics say so (``fidelity`` < 1, ``pruned: true``, ``rungs``: validation accuracy per rung).
+metrics say so (``fidelity`` < 1, ``pruned: true``, ``rungs``: the score per rung).
 
 The study lives in memory; on resume it is rebuilt by replaying the journaled ``rungs`` of
 every finished candidate in id order, so the pruner sees what it saw before.
@@ -18,6 +20,15 @@ from __future__ import annotations
 from typing import Dict, List, Mapping, Optional, Sequence
 
 STEPS = 100  # optuna steps of a full training (fidelity 1.0)
+LOSS_WEIGHT = 1e-6  # x the loss (capped at 1000): below 1e-3, so it never reorders two different accuracies of
+#                     fewer than 1000 validation samples
+
+
+def score(metrics: Mapping[str, object]) -> float:
+    """The value the pruner compares: validation accuracy minus a tie-breaking sliver of validation loss."""
+    acc = float(metrics.get("val_acc_int", 0.0))  # type: ignore[arg-type]
+    loss = metrics.get("val_loss_int")
+    return acc - LOSS_WEIGHT * min(float(loss), 1e3) if loss is not None else acc  # type: ignore[arg-type]
 
 
 class MultiFidelity:

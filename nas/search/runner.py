@@ -178,7 +178,7 @@ class Runner:
                     else:
                         metrics = result["metrics"]
                         if mf is not None:
-                            if mf.report(rec.id, rung, float(metrics.get("val_acc_int", 0.0))):
+                            if mf.report(rec.id, rung, fidelity.score(metrics)):
                                 self.observer("promoted", {"record": rec, "rung": rung + 1})
                                 submit(rec, rung + 1)
                                 continue

@@ -6,7 +6,9 @@ and many candidates tie (ECG200: candidates tied at the top validation accuracy 
 85% to 89% on test). :func:`select`:
 
 1. takes the ``top`` candidates trained at full fidelity with the best validation accuracy
-   (ties: lower estimated energy first);
+   (ties: lower validation cross-entropy of the integer model first, then lower estimated
+   energy; a few validation samples tie many candidates, and energy alone would hand the
+   cross-validation only the smallest of them);
 2. scores each by **repeated stratified k-fold cross-validation** on the whole training file
    (the training split and the validation split pooled): every fold trains the candidate from
    scratch with the search's own schedule (:class:`TrainConfig`, same seed per fold for every
@@ -51,6 +53,7 @@ class Candidate:
     energy_uj: float
     model_dir: Path
     architecture: str = ""
+    val_loss: float = float("inf")
 
 
 def candidates(run_dir: Path) -> List[Candidate]:
@@ -65,8 +68,9 @@ def candidates(run_dir: Path) -> List[Candidate]:
         d = run_dir / "evals" / r.name
         doc = yaml.safe_load((d / "model.yaml").read_text())
         out.append(Candidate(r.name, Topology.from_dict(doc["topology"], r.name), float(r.metrics["val_acc_int"]),
-                             float(r.cheap.get("energy_uj", 0.0)), d, r.genotype.describe()))
-    return sorted(out, key=lambda c: (-c.val_acc, c.energy_uj, c.name))
+                             float(r.cheap.get("energy_uj", 0.0)), d, r.genotype.describe(),
+                             float(r.metrics.get("val_loss_int", float("inf")))))
+    return sorted(out, key=lambda c: (-c.val_acc, c.val_loss, c.energy_uj, c.name))
 
 
 def stratified_folds(y: np.ndarray, folds: int, repeats: int, seed: int) -> List[Tuple[np.ndarray, np.ndarray]]:
@@ -153,7 +157,8 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
                          + ("retrained on all of them, fixed schedule" if do_refit else
                             "the search's model (early-stopped on its validation split) is kept")),
         "candidates": [{"name": c.name, "architecture": c.architecture, "val_acc": c.val_acc,
-                        "energy_uj": c.energy_uj, "cv_acc": round(score[c.name], 6), "fold_hits": hits[c.name]}
+                        "val_loss": round(c.val_loss, 6), "energy_uj": c.energy_uj,
+                        "cv_acc": round(score[c.name], 6), "fold_hits": hits[c.name]}
                        for c in cands],
     }
     out = Path(out)
