@@ -174,9 +174,10 @@ def test_benchmark_reports_the_circuits_hardware_time_and_driver_overhead(z2, rt
     res = dnnu.benchmark(n=30, batch=16, warmup=2)
     circuit_us = z2.dnnu.last_cycles / dnnu.clock_mhz  # every call runs the same circuit on the same data
     assert z2.dnnu.last_cycles > 16 * 32
-    # the driver reads its clock after the ap_start write and polls ap_done: the circuit's time give or
-    # take that host-side slack
-    assert res.hw_us["p50"] == pytest.approx(circuit_us, rel=0.5)
+    # the simulated clock holds over the ap_start write, so the driver's reading starts with the circuit and
+    # ends at the poll that sees ap_done: never shorter than the circuit, longer by the poll (its MMIO read is
+    # slower under pynq 3.0.1 and under load: 14 us seen)
+    assert circuit_us - 1e-3 <= res.hw_us["min"] and res.hw_us["p50"] <= circuit_us + 50
     assert res.overhead_us["p50"] > 0 and res.latency_us["p50"] > res.hw_us["p50"]
 
 
@@ -216,7 +217,7 @@ def test_rails_are_recorded_per_rail_with_energy_per_inference(tmp_path):
         # timestamp is the circuit's start (the device holds its clock over the ap_start write,
         # board/sim/clock.py), so it never reads less than the circuit's time (1 ns: rounding)
         circuit_us = zcu.dnnu.last_cycles / dnnu.clock_mhz
-        assert circuit_us - 1e-3 <= res.hw_us["min"] and res.hw_us["p50"] <= circuit_us + 25
+        assert circuit_us - 1e-3 <= res.hw_us["min"] and res.hw_us["p50"] <= circuit_us + 50
     finally:
         sim.deactivate()
 
