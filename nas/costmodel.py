@@ -99,8 +99,9 @@ RTL_LATENCY: Dict[str, float] = {"rtl_start_cycles": 0.0, "rtl_fill": 1.0, "rtl_
 #: outside the stages (address and batch-size arithmetic of the AXI shell).
 #: ``dsp_const``: 1 = products with a constant weight (a stage with one fold step) are DSP48s too (Yosys
 #: infers them from the RTL), 0 = LUT fabric (the HLS template's choice); ``dsp_pool_lane``: 1 = every
-#: average-pooling lane has a DSP48 (its AVG_MULT product), 0 = none.
-STRUCT_REFINEMENT: Dict[str, float] = {"dsp_base": 0.0, "dsp_const": 0.0, "dsp_pool_lane": 1.0}
+#: average-pooling lane has a DSP48 (its AVG_MULT product), 0 = none; ``dsp_gap_lane``: the same for a global
+#: average pooling lane (its product is acc-wide, so synthesis may map it where a pooling window's is not).
+STRUCT_REFINEMENT: Dict[str, float] = {"dsp_base": 0.0, "dsp_const": 0.0, "dsp_pool_lane": 1.0, "dsp_gap_lane": 1.0}
 #: LUT/FF terms a fit adds (default 0: absent from prior files): per bit of a dense stage's input
 #: sample buffer (registers in the RTL, a ROM-like array in the HLS template).
 LUT_REFINEMENT: Dict[str, float] = {"lut_sample_bit": 0.0}
@@ -393,7 +394,8 @@ def stage_cost(stage: Stage, coeffs: Coefficients, index: int = 0, pe: Optional[
     else:
         depth = int(st["depth_pool"])
         if kind in ("avgpool1d", "gap1d"):
-            dsp = pe * int(st.get("dsp_pool_lane", 1.0))  # one AVG_MULT product per lane
+            lane = "dsp_gap_lane" if kind == "gap1d" else "dsp_pool_lane"
+            dsp = pe * int(st.get(lane, 1.0))  # one AVG_MULT product per lane
         lut_x["lut_lane_bit"] = ff_x["ff_lane_bit"] = float(pe * stage.in_bits)
     fold_loop = _pipelined(folds, depth)
     if kind in ("conv1d", "dwconv1d", "maxpool1d", "avgpool1d"):

@@ -63,19 +63,25 @@ def test_rtl_form_round_trips_through_a_file(tmp_path):
 
 
 def test_resource_rules_are_recovered_from_counts_with_a_known_mapping():
-    """Counts made by a known rule (products of >= 7 bits on DSP48s, 3 DSPs in the shell, a known LUT
-    and FF mix): the fit finds the DSP rule and shell exactly and the LUT/FF within 1%."""
+    """Counts made by a known rule (products of >= 7 bits on DSP48s, 3 DSPs in the shell, a DSP48 per global
+    average-pooling lane but none per pooling-window lane, a known LUT and FF mix): the fit finds the DSP
+    rule and shell exactly and the LUT/FF within 1%."""
     board = get_board("pynq-z2")
     prior = load_coefficients(board)
-    truth = prior.replace("structure", {"dsp_min_product_bits": 7.0, "dsp_base": 3.0, "bram_min_bits": 4096.0})
+    truth = prior.replace("structure", {"dsp_min_product_bits": 7.0, "dsp_base": 3.0, "bram_min_bits": 4096.0,
+                                        "dsp_pool_lane": 0.0, "dsp_gap_lane": 1.0})
     truth = truth.replace("lut", {"lut_base": 2700.0, "lut_stage": 300.0, "lut_lane_bit": 4.0})
     truth = truth.replace("ff", {"ff_base": 1150.0, "ff_stage": 400.0})
     designs = [plan_stages(_topology(s)) for s in range(16)]
+    kinds = {st.kind for d in designs for st in d}
+    assert {"gap1d", "avgpool1d"} <= kinds  # both lane rules are exercised
 
     def estimates(c):
         return [estimate(d, board, c) for d in designs]
 
     counts = [{"lut": e.lut, "ff": e.ff, "dsp": float(e.dsp), "bram18": float(e.bram18)} for e in estimates(truth)]
+    lane_dsp = {(c.kind, c.dsp > 0) for e in estimates(truth) for c in e.stages if c.kind in ("gap1d", "avgpool1d")}
+    assert lane_dsp == {("gap1d", True), ("avgpool1d", False)}  # the truth maps the two kinds differently
     fitted = fit_resources(estimates, counts, prior)
     got = estimates(fitted)
     assert [e.dsp for e in got] == [c["dsp"] for c in counts]

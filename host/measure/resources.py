@@ -10,8 +10,8 @@ Contract:
   Yosys cell counts, not Vivado place and route.
 * :func:`fit_resources`: the cost model's resource terms refined on those counts (nas/costmodel.py):
   the DSP mapping rule (``dsp_min_product_bits``: products at least that wide go to a DSP48) and
-  whether constant-weight products (``dsp_const``) and average-pooling lanes (``dsp_pool_lane``) are
-  DSP48s, and the DSP48s outside the stages (``dsp_base``, the AXI shell's address/batch
+  whether constant-weight products (``dsp_const``), average-pooling lanes (``dsp_pool_lane``) and global
+  average-pooling lanes (``dsp_gap_lane``) are DSP48s, and the DSP48s outside the stages (``dsp_base``, the AXI shell's address/batch
   arithmetic), chosen to make the most designs exact; the ROM mapping rule (``bram_min_bits``)
   likewise for BRAM18; then the LUT and FF terms :data:`LUT_FIT` / :data:`FF_FIT` (the shell
   constant ``lut_base``/``ff_base``, per stage, adder bits, window and dense-sample buffer bits,
@@ -19,6 +19,8 @@ Contract:
   Yosys result are left out of the fit and of the resource metrics.
 """
 from __future__ import annotations
+
+import itertools
 
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -77,12 +79,13 @@ def fit_resources(estimates, counts: Sequence[Dict[str, float]], prior: Coeffici
     best = None
     for bits in DSP_BITS:
         for const in (0.0, 1.0):
-            for pool in (0.0, 1.0):
-                rule = {"dsp_min_product_bits": float(bits), "dsp_base": 0.0, "dsp_const": const, "dsp_pool_lane": pool}
+            for pool, gap in itertools.product((0.0, 1.0), (0.0, 1.0)):
+                rule = {"dsp_min_product_bits": float(bits), "dsp_base": 0.0, "dsp_const": const, "dsp_pool_lane": pool,
+                        "dsp_gap_lane": gap}
                 stage_dsp = np.array([e.dsp for e in estimates(prior.replace("structure", rule))])
                 for base in DSP_BASE:
                     score = _mismatch(stage_dsp + base, dsp_y)
-                    key = (score, abs(bits - st["dsp_min_product_bits"]), const, -pool, base)
+                    key = (score, abs(bits - st["dsp_min_product_bits"]), const, -pool, -gap, base)
                     if best is None or key < best[0]:
                         best = (key, {**rule, "dsp_base": float(base)})
     coeffs = prior.replace("structure", best[1])
