@@ -84,8 +84,7 @@ LATENCY_REFINEMENT: Dict[str, float] = {**{f"ii_{k}": 1.0 for k in STAGE_KINDS},
 #: ``sustainml refine`` from the boards' measured dynamic energy: one inference's dynamic PL energy is
 #: ``sum(e_k * n_k)`` over :func:`event_counts` (multiplier operand bit pairs, accumulator bits, weight/bias ROM
 #: bits read, stream bits, pooling bits, HP-port beats to/from DDR, calls), from the topology, bits, unrolling and
-#: cycles;
-#: the dynamic power is that energy over the inference interval, on top of the per-resource terms.
+#: cycles; the dynamic power is that energy over the inference interval, on top of the per-resource terms.
 EVENTS = ("mac_bit2", "acc_bit", "rom_bit", "rom_cycle_bit", "stream_bit", "pool_bit", "ddr_beat", "call")
 POWER_REFINEMENT: Dict[str, float] = {f"e_{k}_j": 0.0 for k in EVENTS}
 #: The RTL pipeline's latency form (group ``rtl`` of a coefficients file, written by ``sustainml refine``
@@ -457,7 +456,6 @@ class Estimate:
     fits: bool
     lut_x: Dict[str, float] = field(default_factory=dict, repr=False)
     ff_x: Dict[str, float] = field(default_factory=dict, repr=False)
-    events: Dict[str, float] = field(default_factory=dict, repr=False)  # per inference (event_counts)
 
     @property
     def bram36(self) -> float:
@@ -600,7 +598,7 @@ def combine(costs: Sequence[StageCost], stages: Sequence[Stage], board: Board, c
     fits = all(v <= 1.0 for v in util.values())
     return Estimate(board.name, f_mhz, batch, list(costs), io_in, io_out, worst, where, cycles, dma_bytes, dsp,
                     bram18, lut, ff, latency_s, 1.0 / per_inf_s, power, power["pl"] * per_inf_s,
-                    (power["pl"] + coeffs.ps_w) * per_inf_s, util, fits, lut_x, ff_x, events)
+                    (power["pl"] + coeffs.ps_w) * per_inf_s, util, fits, lut_x, ff_x)
 
 
 def estimate(design: Union[Topology, QuantizedModel, Sequence[Stage]], board: Union[str, Board] = "pynq-z2",

@@ -195,7 +195,7 @@ def observe(design: Design, rows: Sequence[Measurement], stat: str = "min") -> O
             pl.append(sum(r["idle_w"] for n, r in rails.items() if not _is_ps_rail(n)))
             ps.append(sum(r["idle_w"] for n, r in rails.items() if _is_ps_rail(n)))
         obs.power_source = m.power_source
-    obs.dyn_energy_j = {b: _median(v) for b, v in energy.items() if _median(v) > 0}
+    obs.dyn_energy_j = {b: e for b, e in ((b, _median(v)) for b, v in energy.items()) if e > 0}
     if dyn:
         obs.dynamic_w = _median(dyn)
         obs.idle_w = _median(idle)
@@ -273,19 +273,17 @@ def predict(obs: Observation, board: Board, coeffs: Coefficients) -> Prediction:
     p_board = est.power["pl"] + coeffs.ps_w
     res = {"lut": est.lut, "ff": est.ff, "dsp": float(est.dsp), "bram18": float(est.bram18)}
     p_res = predict_group(coeffs, "power", power_features(est)) - coeffs.table("power")["static_w"]  # W
-    e_dyn = {b: predict_group(coeffs, "power", _events(obs, board, coeffs, b)) + p_res * hw[b] / b
+    e_dyn = {b: predict_group(coeffs, "power", _events(est, obs.stages, board, b)) + p_res * hw[b] / b
              for b in obs.batches}
     return Prediction({b: hw[b] + driver[b] for b in obs.batches}, hw, driver, per_inf,
                       {b: e_dyn[b] * b / hw[b] for b in obs.batches}, e_dyn, p_board, p_board * per_inf, res)
 
 
-def _events(obs: Observation, board: Board, coeffs: Coefficients, batch: int) -> Dict[str, float]:
-    """The event features (``e_*_j`` -> count per inference) of a call of ``batch`` samples."""
-    est = obs.estimate(board, coeffs)
+def _events(est: Estimate, stages: Sequence[Stage], board: Board, batch: int) -> Dict[str, float]:
+    """The event features (``e_*_j`` -> count per inference) of a call of ``batch`` samples of the
+    design estimated at batch 1 by ``est``."""
     cycles = (est.latency_cycles + (batch - 1) * est.interval) / batch
-    return {f"e_{k}_j": v for k, v in event_counts(est.stages, obs.stages, board, cycles, batch).items()}
-
-
+    return {f"e_{k}_j": v for k, v in event_counts(est.stages, stages, board, cycles, batch).items()}
 
 
 # ---------------------------------------------------------------------------------- fitting
@@ -412,7 +410,8 @@ def fit_power(obs: Sequence[Observation], board: Board, prior: Coefficients) -> 
         return prior
     from scipy.optimize import nnls
 
-    X = np.array([[_events(o, board, prior, b)[n] for n in EVENT_TERMS] for o, b, _ in points])
+    rows = [_events(o.estimate(board, prior), o.stages, board, b) for o, b, _ in points]
+    X = np.array([[x[n] for n in EVENT_TERMS] for x in rows])
     y = np.array([e for _, _, e in points])
     scale = np.median(y) / np.maximum(X.max(axis=0), 1e-30)  # the value at which a feature alone explains y
 
