@@ -12,13 +12,15 @@ Choices that keep small datasets from collapsing (each one recorded in ``model.y
   weights; below, a validation split of a few dozen samples says little (one sample is
   several points), so every phase runs its fixed schedule (``fixed-schedule``); the validation
   accuracy is then only the search's selection score;
-* **weight averaging and label smoothing below** ``small_data`` (``ema`` / ``label_smoothing``
-  None = auto, :data:`AUTO_SMALL`): each phase keeps an exponential moving average of its
-  weights (Polyak averaging; decay warmed up as ``min(d, (1 + t) / (10 + t))``) and ends on
-  it, in place of early stopping's best epoch, and the cross-entropy targets are smoothed
-  (Szegedy et al. 2016). Measured by ``scripts/diag_recipe.py`` (README "Accuracy beyond
-  ECG5000"): it helps the tiny training sets and not ECG5000's 400 samples, so at or above
-  ``small_data`` neither is on unless set; optional **mixup** (``mixup`` alpha, float phase);
+* **weight averaging with a fixed schedule, label smoothing below** ``small_data`` (``ema`` /
+  ``label_smoothing`` None = auto, :data:`AUTO_SMALL`): without early stopping (below
+  ``small_data``, or a refit with nothing held out) each phase keeps an exponential moving
+  average of its weights (Polyak averaging; decay warmed up as ``min(d, (1 + t) / (10 + t))``)
+  and ends on it, in place of early stopping's best epoch; below ``small_data`` the
+  cross-entropy targets are also smoothed (Szegedy et al. 2016). Measured by
+  ``scripts/diag_recipe.py`` (README "Accuracy beyond ECG5000"): both help the tiny training
+  sets; label smoothing costs ECG5000 half a point, the average does not; optional **mixup**
+  (``mixup`` alpha, float phase);
 * **epochs of at least** ``min_batches`` batches (sampled without replacement, then again),
   so a 50-sample training set still gets enough optimizer steps;
 * **time-series augmentation** (Iwana & Uchida 2021; Le Guennec et al. 2016): jitter
@@ -92,12 +94,13 @@ class TrainConfig:
         """A short schedule for tests and NAS screening."""
         return cls(float_epochs=6, qat_epochs=8, folded_epochs=5, patience=4)
 
-    def regularization(self, train_samples: int) -> Tuple[float, float]:
-        """(EMA decay, label smoothing) for ``train_samples``: the explicit values, else ``AUTO_SMALL``
-        below ``small_data`` (fixed schedule: the average of the last weights stands in for early
-        stopping's best epoch) and none at or above it (early stopping keeps the best epoch)."""
+    def regularization(self, train_samples: int, fixed_schedule: bool) -> Tuple[float, float]:
+        """(EMA decay, label smoothing): the explicit values, else automatic ones. The weight
+        average is on whenever the phases run their fixed schedule (it stands in for early
+        stopping's best epoch: below ``small_data``, and in a refit with nothing held out), off
+        under early stopping; label smoothing only below ``small_data`` (``AUTO_SMALL``)."""
         small = train_samples < self.small_data
-        ema = self.ema if self.ema is not None else (AUTO_SMALL["ema"] if small else 0.0)
+        ema = self.ema if self.ema is not None else (AUTO_SMALL["ema"] if fixed_schedule else 0.0)
         ls = self.label_smoothing if self.label_smoothing is not None else (AUTO_SMALL["label_smoothing"] if small
                                                                             else 0.0)
         return float(ema), float(ls)
@@ -191,7 +194,7 @@ def _run_phase(net: QATNet, data: Dataset, cfg: TrainConfig, epochs: int, phase:
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(epochs * per_epoch, cfg.warmup))
     stop_early = early_stopping(cfg, data)
-    decay, smoothing = cfg.regularization(len(xt))
+    decay, smoothing = cfg.regularization(len(xt), not stop_early)
     ema = Ema(net, decay) if decay > 0 else None
     use_mixup = cfg.mixup > 0 and phase == "float"
     best, best_state, stale, val = -1.0, None, 0, 0.0
@@ -271,12 +274,14 @@ def _beta(a: float, gen: torch.Generator) -> float:
     return float(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=gen))).beta(a, a))
 
 
-def _regularization(cfg: TrainConfig, n: int) -> Dict[str, object]:
-    ema, ls = cfg.regularization(n)
-    auto = [k for k, v in (("weight_ema", cfg.ema), ("label_smoothing", cfg.label_smoothing)) if v is None]
+def _regularization(cfg: TrainConfig, n: int, fixed_schedule: bool) -> Dict[str, object]:
+    ema, ls = cfg.regularization(n, fixed_schedule)
+    why = {"weight_ema": "on with a fixed schedule" if fixed_schedule else "off with early stopping",
+           "label_smoothing": f"{n} {'<' if n < cfg.small_data else '>='} small_data={cfg.small_data}"}
+    auto = [f"{k} ({why[k]})" for k, v in (("weight_ema", cfg.ema), ("label_smoothing", cfg.label_smoothing))
+            if v is None]
     return {"weight_ema": ema or None, "label_smoothing": ls or None, "mixup_alpha": cfg.mixup or None,
-            "auto": (f"{', '.join(auto)} from the training-set size ({n} {'<' if n < cfg.small_data else '>='} "
-                     f"small_data={cfg.small_data})") if auto else None}
+            "auto": ", ".join(auto) if auto else None}
 
 
 def choices(cfg: TrainConfig, data: Dataset) -> Dict[str, object]:
@@ -297,7 +302,7 @@ def choices(cfg: TrainConfig, data: Dataset) -> Dict[str, object]:
                           if cfg.class_balance else None),
         "lr_schedule": f"AdamW lr={cfg.lr} (QAT phases x{cfg.qat_lr_scale:g}) wd={cfg.weight_decay}, linear warm-up "
                        f"{cfg.warmup:.0%} then cosine, per phase",
-        "regularization": _regularization(cfg, n),
+        "regularization": _regularization(cfg, n, not early_stopping(cfg, data)),
         "fidelity": cfg.fidelity,
         "preprocessing": dict(data.preprocessing),
     }

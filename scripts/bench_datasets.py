@@ -7,7 +7,7 @@ fixed wall time. Two picks are reported, both **test** accuracies of the integer
 on the full UCR test file: the Pareto point with the best validation accuracy (the search's
 own pick), and the cross-validated pick (nas/search/select.py: the ``--select-top`` best-
 validation candidates scored by stratified ``--folds``-fold cross-validation on the whole
-training file, refit on all of it below 300 samples), with its parameters, MACs and the cost
+training file, then refit on all of it), with its parameters, MACs and the cost
 model's estimated PL energy per inference, next to the published accuracies:
 
 * 1-NN DTW: UCR Time Series Archive 2018, ``DataSummary.csv`` (Dau et al., 2019), error of
@@ -195,10 +195,10 @@ def main(argv: Any = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/bench_datasets"))
     ap.add_argument("--resume", action="store_true", help="continue journaled searches in --out")
     ap.add_argument("--select-top", type=int, default=3, help="cross-validated pick among this many best-validation "
-                                                             "candidates, refit when small (0: pick by validation)")
+                                                             "candidates, then refit (0: pick by validation)")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--refit", choices=("auto", "always", "never"), default="auto",
-                    help="retrain the pick on the whole training file (auto: below 300 samples)")
+    ap.add_argument("--refit", choices=("auto", "always", "never"), default="always",
+                    help="retrain the pick on the whole training file (auto: only below 300 samples)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--table-only", action="store_true", help="print the table of --out/results.json and stop")
     ap.add_argument("--no-reference", action="store_true", help="skip training the ECG5000 reference topology")

@@ -40,6 +40,13 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "qatlr": {"qat_lr_scale": 0.2},  # auto regularization, QAT phases at a fifth of the learning rate
     "ema+ls": {"ema": 0.99, "label_smoothing": 0.1},
     "all": {"ema": 0.99, "label_smoothing": 0.1, "mixup": 0.2},
+    # the validation split pooled back into training, fixed schedule (what a refit on the whole training file does)
+    "refit": {"pool": True},
+    "refit+ema": {"pool": True, "ema": 0.99},
+    "refit+ema+ls": {"pool": True, "ema": 0.99, "label_smoothing": 0.1},
+    "refit+ema+qatlr": {"pool": True, "ema": 0.99, "qat_lr_scale": 0.3},
+    "refit+ema+nobal": {"pool": True, "ema": 0.99, "class_balance": False},
+    "nobal": {"class_balance": False},
 }
 
 
@@ -70,8 +77,14 @@ def job(args: Tuple[str, str, int, str]) -> Dict[str, Any]:
         topo = Topology.from_dict(yaml.safe_load(Path(model).read_text())["topology"], "diag")
     else:
         topo = genotype(data.length).topology("diag", data.length, data.channels, data.classes)
+    opts = dict(VARIANTS[variant])
+    if opts.pop("pool", False):
+        from dataclasses import replace
+
+        from sustainml.nas.search.select import pooled
+        data = replace(data, train=pooled(data), val=replace(data.val, x=data.val.x[:0], y=data.val.y[:0]))
     t0 = time.perf_counter()
-    res = train(topo, data, TrainConfig(**{**BASE, **VARIANTS[variant], "seed": seed}))
+    res = train(topo, data, TrainConfig(**{**BASE, **opts, "seed": seed}))
     m = res.metrics
     return {"dataset": name, "variant": variant, "seed": seed, **m["phase_test_acc"], "int": m["test_acc"],
             "val": m["val_acc"], "s": round(time.perf_counter() - t0, 1), "params": m["params"]}

@@ -31,8 +31,8 @@
     space: {...}                     # nas/search/space.py (optional); unset fields follow the input length
     selection:                       # optional (nas/search/select.py): after the search, the final pick
       top: 3                         #   among the 3 best-validation candidates by repeated stratified k-fold
-      folds: 5                       #   cross-validation on the whole training file, refit on all of it when
-      repeats: 1                     #   small (refit: auto | always | never); into RUN/selected/ (absent: no such step)
+      folds: 5                       #   cross-validation on the whole training file, then refit on all of it
+      repeats: 1                     #   (refit: always | auto = below small_data | never); into RUN/selected/
     initial_topologies: []           # topology YAML files trained in generation 0
 
 Every error names the file and the field.
@@ -100,7 +100,7 @@ class Selection:
     top: int = 0
     folds: int = 5
     repeats: int = 1
-    refit: str = "auto"
+    refit: str = "always"
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ and many candidates tie (ECG200: candidates tied at the top validation accuracy 
    training sample is judged ``repeats`` times. At or above ``small_data`` samples each fold
    early-stops on its held-out fold (the same optimism for every candidate);
 3. picks the best score (ties: better validation accuracy, then lower energy);
-4. **refits** the pick on the whole training file (``refit="auto"``: when it has fewer than
-   ``small_data`` samples; ``"always"``; ``"never"``) with the fixed schedule, nothing held
-   out; otherwise the search's own model of the pick is kept (early-stopped on its split).
+4. **refits** the pick on the whole training file (``refit="always"``, the default; ``"auto"``:
+   only when it has fewer than ``small_data`` samples; ``"never"``) with the fixed schedule and
+   the weight average, nothing held out; otherwise the search's own model of the pick is kept
+   (early-stopped on its split). The refit sees the 20% the search held out for validation
+   (``scripts/diag_recipe.py --variants auto refit+ema`` on ECG5000: +0.3 points).
 
 The test file is never looked at before the pick is made. Everything is written to
 ``OUT/selection.yaml`` (scores per candidate and fold) and the model to ``OUT/model/`` (its
@@ -135,8 +137,8 @@ REFIT = ("auto", "always", "never")
 
 
 def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int = 4, folds: int = 5,
-           repeats: int = 1, workers: int = 1, refit: str = "auto") -> Dict[str, Any]:
-    """Cross-validated pick among the ``top`` candidates of ``run_dir``, refit when small; returns the summary."""
+           repeats: int = 1, workers: int = 1, refit: str = "always") -> Dict[str, Any]:
+    """Cross-validated pick among the ``top`` candidates of ``run_dir``, refit on it all; returns the summary."""
     if refit not in REFIT:
         raise ValueError(f"refit={refit!r}: expected one of {', '.join(REFIT)}")
     cands = candidates(Path(run_dir))[:top]
