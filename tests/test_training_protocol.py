@@ -75,6 +75,9 @@ def test_protocol_follows_training_set_size(tmp_path):
     whole = choices(TrainConfig(small_data=50), refit)
     assert whole["protocol"] == "fixed-schedule"  # a refit at >= small_data: the average stands in for the best epoch
     assert whole["regularization"]["weight_ema"] == AUTO_SMALL["ema"] and whole["regularization"]["label_smoothing"] is None
+    assert whole["class_weights"] is None and "unweighted" in whole["class_weights_reason"]  # plain accuracy is scored
+    assert choices(TrainConfig(), data)["class_weights"] is not None  # 96 < 300: a rare class keeps its weight
+    assert choices(TrainConfig(class_balance=True), refit)["class_weights_reason"] is None  # set, not chosen
     given = choices(TrainConfig(small_data=50, ema=0.9, label_smoothing=0.05), data)["regularization"]
     assert (given["weight_ema"], given["label_smoothing"], given["auto"]) == (0.9, 0.05, None)
 
