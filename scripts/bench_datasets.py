@@ -66,12 +66,12 @@ RESNET = {"ECG200": 0.8740, "TwoLeadECG": 1.0000, "ECG5000": 0.9351, "StarLightC
 REFERENCE = REPO_ROOT / "nas" / "examples" / "ecg_baseline.yaml"
 
 
-def requirements(dataset: str, minutes: float, evaluations: int, seed: int) -> Dict[str, Any]:
+def requirements(dataset: str, minutes: float, evaluations: int, seed: int, initial: int = 4) -> Dict[str, Any]:
     return {
         "dataset": dataset, "board": "pynq-z2", "seed": seed, "parallelization": "folded",
         "constraints": {"max_dsp": 110, "max_bram36": 70, "max_lut": 26600},
         "objectives": {"accuracy": "max", "energy_uj": "min"},
-        "budget": {"evaluations": evaluations, "initial": 4, "population": 2, "mutants": 256, "generations": 100,
+        "budget": {"evaluations": evaluations, "initial": initial, "population": 2, "mutants": 256, "generations": 100,
                    "wall_time_min": minutes},
         "training": {"schedule": "default", "float_epochs": 40, "qat_epochs": 20, "folded_epochs": 10,
                      "patience": 10, "inherit": False, "short_fraction": 0.2, "reduction_factor": 3},
@@ -116,7 +116,7 @@ def run_one(name: str, args: argparse.Namespace, executor: Any) -> Dict[str, Any
     run_dir.mkdir(parents=True, exist_ok=True)
     req_path = run_dir / "requirements.yaml"
     minutes = search_minutes(args.minutes, find_length(name), args.length_cap)
-    req_path.write_text(yaml.safe_dump(requirements(name, minutes, args.evaluations, args.seed), sort_keys=False))
+    req_path.write_text(yaml.safe_dump(requirements(name, minutes, args.evaluations, args.seed, args.initial), sort_keys=False))
     req = load_requirements(req_path)
     resume = args.resume and (run_dir / "journal.sqlite").exists()
     t0 = time.time()
@@ -190,6 +190,7 @@ def main(argv: Any = None) -> int:
                     help="search budget grows as sqrt(input length / 256), at most this many times --minutes "
                          "(1: the same for all)")
     ap.add_argument("--evaluations", type=int, default=40, help="trainings per dataset at most")
+    ap.add_argument("--initial", type=int, default=4, help="random candidates of generation 0")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/bench_datasets"))
