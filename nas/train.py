@@ -231,10 +231,11 @@ def _run_phase(net: QATNet, data: Dataset, cfg: TrainConfig, epochs: int, phase:
                 best, best_state, stale = val, copy.deepcopy(net.state_dict()), 0
             else:
                 stale += 1
-        if ema is not None and epoch + 1 < epochs and not (stop_early and stale >= cfg.patience):
-            ema.swap(net)  # back to the live weights for the next epoch
-        if stop_early and stale >= cfg.patience:
+        last = epoch + 1 == epochs or (stop_early and stale >= cfg.patience)
+        if last:
             break
+        if ema is not None:
+            ema.swap(net)  # back to the live weights for the next epoch
     if best_state is not None:
         net.load_state_dict(best_state)
         return best
@@ -281,10 +282,32 @@ def _beta(a: float, gen: torch.Generator) -> float:
     return float(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=gen))).beta(a, a))
 
 
+def _size(cfg: TrainConfig, n: int) -> str:
+    """How ``n`` training samples compare with ``small_data``, the threshold the automatic choices follow."""
+    return f"{n} {'<' if n < cfg.small_data else '>='} small_data={cfg.small_data}"
+
+
+def _protocol_reason(cfg: TrainConfig, data: Dataset) -> str:
+    n = len(data.train.y)
+    if early_stopping(cfg, data):
+        return f"training samples {_size(cfg, n)}: each phase keeps its best validation epoch (patience {cfg.patience})"
+    why = "nothing held out for validation" if n >= cfg.small_data else "a split this small says little"
+    end = "the weight average" if cfg.regularization(n, True)[0] else "the last weights"
+    return f"training samples {_size(cfg, n)}, {why}: fixed schedule, each phase ends on {end}"
+
+
+def _weighting_reason(cfg: TrainConfig, n: int) -> Optional[str]:
+    """Why the loss is (not) weighted by class frequency; None when ``class_balance`` was set."""
+    if cfg.class_balance is not None:
+        return None
+    return f"{_size(cfg, n)}: " + ("count**-0.5 weights keep a class of a few samples from being ignored"
+                                   if n < cfg.small_data else "unweighted, the loss matches the accuracy scored")
+
+
 def _regularization(cfg: TrainConfig, n: int, fixed_schedule: bool) -> Dict[str, object]:
     ema, ls = cfg.regularization(n, fixed_schedule)
     why = {"weight_ema": "on with a fixed schedule" if fixed_schedule else "off with early stopping",
-           "label_smoothing": f"{n} {'<' if n < cfg.small_data else '>='} small_data={cfg.small_data}"}
+           "label_smoothing": _size(cfg, n)}
     auto = [f"{k} ({why[k]})" for k, v in (("weight_ema", cfg.ema), ("label_smoothing", cfg.label_smoothing))
             if v is None]
     return {"weight_ema": ema or None, "label_smoothing": ls or None, "mixup_alpha": cfg.mixup or None,
@@ -296,9 +319,7 @@ def choices(cfg: TrainConfig, data: Dataset) -> Dict[str, object]:
     n = len(data.train.y)
     return {
         "protocol": "early-stopping" if early_stopping(cfg, data) else "fixed-schedule",
-        "protocol_reason": (f"{n} training samples >= small_data={cfg.small_data}: each phase keeps its best "
-                            f"validation epoch (patience {cfg.patience})" if early_stopping(cfg, data) else
-                            f"{n} training samples < small_data={cfg.small_data}: fixed schedule, last weights"),
+        "protocol_reason": _protocol_reason(cfg, data),
         "train_samples": n, "val_samples": int(len(data.val.y)), "val_from": data.val_from,
         "epochs": {"float": cfg.epochs(cfg.float_epochs), "qat": cfg.epochs(cfg.qat_epochs),
                    "qat_folded": cfg.epochs(cfg.folded_epochs)},
@@ -307,10 +328,7 @@ def choices(cfg: TrainConfig, data: Dataset) -> Dict[str, object]:
                           "p": cfg.augment_p} if cfg.augment else None),
         "class_weights": ([round(float(v), 6) for v in class_weights(data.train.y, data.classes)]
                           if cfg.balanced(n) else None),
-        "class_weights_reason": (None if cfg.class_balance is not None else
-                                 f"{n} {'<' if n < cfg.small_data else '>='} small_data={cfg.small_data}: "
-                                 + ("count**-0.5 weights keep a class of a few samples from being ignored"
-                                    if n < cfg.small_data else "unweighted, the loss matches the accuracy scored")),
+        "class_weights_reason": _weighting_reason(cfg, n),
         "lr_schedule": f"AdamW lr={cfg.lr} (QAT phases x{cfg.qat_lr_scale:g}) wd={cfg.weight_decay}, linear warm-up "
                        f"{cfg.warmup:.0%} then cosine, per phase",
         "regularization": _regularization(cfg, n, not early_stopping(cfg, data)),

@@ -74,7 +74,9 @@ def test_protocol_follows_training_set_size(tmp_path):
     refit = dataclasses.replace(data, train=pooled(data), val=Split(data.val.x[:0], data.val.y[:0]))  # nothing held out
     whole = choices(TrainConfig(small_data=50), refit)
     assert whole["protocol"] == "fixed-schedule"  # a refit at >= small_data: the average stands in for the best epoch
-    assert whole["regularization"]["weight_ema"] == AUTO_SMALL["ema"] and whole["regularization"]["label_smoothing"] is None
+    assert "nothing held out" in whole["protocol_reason"] and "weight average" in whole["protocol_reason"]
+    reg = whole["regularization"]
+    assert reg["weight_ema"] == AUTO_SMALL["ema"] and reg["label_smoothing"] is None
     assert whole["class_weights"] is None and "unweighted" in whole["class_weights_reason"]  # plain accuracy is scored
     assert choices(TrainConfig(), data)["class_weights"] is not None  # 96 < 300: a rare class keeps its weight
     assert choices(TrainConfig(class_balance=True), refit)["class_weights_reason"] is None  # set, not chosen

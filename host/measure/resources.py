@@ -11,8 +11,8 @@ Contract:
 * :func:`fit_resources`: the cost model's resource terms refined on those counts (nas/costmodel.py):
   the DSP mapping rule (``dsp_min_product_bits``: products at least that wide go to a DSP48) and
   whether constant-weight products (``dsp_const``), average-pooling lanes (``dsp_pool_lane``) and global
-  average-pooling lanes (``dsp_gap_lane``) are DSP48s, and the DSP48s outside the stages (``dsp_base``, the AXI shell's address/batch
-  arithmetic), chosen to make the most designs exact; the ROM mapping rule (``bram_min_bits``)
+  average-pooling lanes (``dsp_gap_lane``) are DSP48s, and the DSP48s outside the stages (``dsp_base``, the
+  AXI shell's address/batch arithmetic), chosen to make the most designs exact; the ROM mapping rule (``bram_min_bits``)
   likewise for BRAM18; then the LUT and FF terms :data:`LUT_FIT` / :data:`FF_FIT` (the shell
   constant ``lut_base``/``ff_base``, per stage, adder bits, window and dense-sample buffer bits,
   LUT-ROM columns) by non-negative least squares on relative errors. Designs without a
@@ -21,7 +21,6 @@ Contract:
 from __future__ import annotations
 
 import itertools
-
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 

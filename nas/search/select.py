@@ -167,7 +167,7 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
     out.mkdir(parents=True, exist_ok=True)
     if do_refit:
         full = replace(data, train=pooled(data), val=Split(data.val.x[:0], data.val.y[:0]))
-        res = train(pick.topology, full, replace(cfg, seed=req.seed * 100_003))
+        res = train(pick.topology, full, cfg)
         model = res.model
     else:
         model = QuantizedModel.load(pick.model_dir)
