@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from sustainml.nas import golden
-from sustainml.nas.data import Split, load_dataset
+from sustainml.nas.data import load_dataset
 from sustainml.nas.qat import QATNet
 from sustainml.nas.quantized import QuantizedModel
-from sustainml.nas.search.select import pooled
+from sustainml.nas.search.select import nothing_held_out
 from sustainml.nas.search.space import Block, Genotype
 from sustainml.nas.train import AUTO_SMALL, Ema, TrainConfig, augment, choices, class_weights, train
 
@@ -71,7 +71,7 @@ def test_protocol_follows_training_set_size(tmp_path):
     assert choices(TrainConfig(fidelity=0.25), data)["epochs"] == {"float": 15, "qat": 8, "qat_folded": 5}
     big = choices(TrainConfig(small_data=50), data)["regularization"]  # early stopping: no averaging, no smoothing
     assert big["weight_ema"] is None and big["label_smoothing"] is None and ">= small_data=50" in big["auto"]
-    refit = dataclasses.replace(data, train=pooled(data), val=Split(data.val.x[:0], data.val.y[:0]))  # nothing held out
+    refit = nothing_held_out(data)
     whole = choices(TrainConfig(small_data=50), refit)
     assert whole["protocol"] == "fixed-schedule"  # a refit at >= small_data: the average stands in for the best epoch
     assert "nothing held out" in whole["protocol_reason"] and "weight average" in whole["protocol_reason"]

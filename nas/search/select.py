@@ -99,6 +99,11 @@ def pooled(data: Dataset) -> Split:
     return Split(np.concatenate([data.train.x, data.val.x]), np.concatenate([data.train.y, data.val.y]))
 
 
+def nothing_held_out(data: Dataset) -> Dataset:
+    """``data`` with its validation split pooled into training (what a refit trains on)."""
+    return replace(data, train=pooled(data), val=Split(data.val.x[:0], data.val.y[:0]))
+
+
 def _fold_job(args: Tuple[str, Dict[str, Any], Dict[str, Any], np.ndarray, np.ndarray]) -> int:
     """Train one candidate on one fold; hits of its integer model on the held-out part."""
     spec, topo_dict, cfg, tr, va = args
@@ -166,8 +171,7 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if do_refit:
-        full = replace(data, train=pooled(data), val=Split(data.val.x[:0], data.val.y[:0]))
-        res = train(pick.topology, full, cfg)
+        res = train(pick.topology, nothing_held_out(data), cfg)
         model = res.model
     else:
         model = QuantizedModel.load(pick.model_dir)
@@ -179,4 +183,5 @@ def select(run_dir: Path, req: Requirements, data: Dataset, out: Path, top: int 
     return summary
 
 
-__all__ = ["REFIT", "Candidate", "candidates", "cv_scores", "pooled", "select", "stratified_folds"]
+__all__ = ["REFIT", "Candidate", "candidates", "cv_scores", "nothing_held_out", "pooled", "select",
+           "stratified_folds"]
