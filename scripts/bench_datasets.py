@@ -85,10 +85,6 @@ def search_minutes(minutes: float, length: int, cap: float) -> float:
     return minutes * min(max(cap, 1.0), max(1.0, math.sqrt(length / 256)))
 
 
-def find_length(name: str) -> int:
-    return load_dataset(name).length
-
-
 def md(cols: List[str], rows: List[List[Any]]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     return "\n".join(lines + ["| " + " | ".join(str(v) for v in r) + " |" for r in rows])
@@ -115,13 +111,14 @@ def run_one(name: str, args: argparse.Namespace, executor: Any) -> Dict[str, Any
     run_dir = args.out / name
     run_dir.mkdir(parents=True, exist_ok=True)
     req_path = run_dir / "requirements.yaml"
-    minutes = search_minutes(args.minutes, find_length(name), args.length_cap)
-    req_path.write_text(yaml.safe_dump(requirements(name, minutes, args.evaluations, args.seed, args.initial), sort_keys=False))
+    data = load_dataset(name)
+    minutes = search_minutes(args.minutes, data.length, args.length_cap)
+    spec = requirements(name, minutes, args.evaluations, args.seed, args.initial)
+    req_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     req = load_requirements(req_path)
     resume = args.resume and (run_dir / "journal.sqlite").exists()
     t0 = time.time()
     res = run_search(req, run_dir, resume=resume, executor=executor, observer=None)
-    data = load_dataset(name)
     best = max(res.rows, key=lambda r: (r["val_acc"], -r["search"]["energy_uj"])) if res.rows else None
     from sustainml.nas.search.journal import Journal
 
@@ -204,6 +201,8 @@ def main(argv: Any = None) -> int:
     ap.add_argument("--table-only", action="store_true", help="print the table of --out/results.json and stop")
     ap.add_argument("--no-reference", action="store_true", help="skip training the ECG5000 reference topology")
     args = ap.parse_args(argv)
+    if args.initial > args.evaluations:
+        ap.error(f"--initial {args.initial} exceeds --evaluations {args.evaluations}")
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
     if args.table_only:
